@@ -1,0 +1,136 @@
+import { Command, Option } from 'commander';
+import { resolve } from 'node:path';
+import { listSuites, loadSuite, ROOT } from './config/suite.ts';
+import { doctorReport, setup } from './doctor.ts';
+import { VxError } from './errors.ts';
+import { downAll } from './exec/ledger.ts';
+import { installSignalHandlers, runFinalizers } from './exec/finalizers.ts';
+import { FAULTS } from './faults/index.ts';
+import { MITIGATIONS } from './mitigations/index.ts';
+import { progress } from './progress.ts';
+import { NetnsProvider } from './providers/netns/provider.ts';
+import type { Libc } from './providers/provider.ts';
+import { renderTerminal } from './report/terminal.ts';
+import { runSuite } from './runner.ts';
+
+const program = new Command();
+program
+  .name('vxchaos')
+  .description('Chaos/regression harness for DNS and flannel VXLAN failures: builds a cluster, injects a fault, measures what\nthe real musl and glibc resolvers feel before and after each mitigation, and writes a matrix CI can gate on.')
+  .showHelpAfterError('(run with --help for usage)')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  npm run suite flannel-arp                 run the flannel-arp suite on the embedded netns provider
+  vxchaos suite flannel-arp --quick         shorter measurements (CI on every PR)
+  vxchaos suite flannel-arp --clients musl  only the musl (Alpine) resolver
+  vxchaos list                              suites, faults and mitigations
+  vxchaos doctor                            what this machine lacks, and which package provides it
+  vxchaos down --all                        remove what crashed runs left behind
+
+Reports go to reports/<run-id>/ (matrix.json). Exit code: 0 all cells met their expectation, 1 some did not,
+2 bad input or environment, 130/143 interrupted (everything created is removed first).`,
+  );
+
+function parseClients(v: string): Libc[] {
+  const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const c of list) if (c !== 'musl' && c !== 'glibc') throw new VxError('E_BAD_FLAG', `--clients: unknown client "${c}" (musl, glibc)`);
+  return list as Libc[];
+}
+
+function positiveNumber(flag: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new VxError('E_BAD_FLAG', `${flag}: expected a positive number of seconds, got "${v}"`);
+    return n;
+  };
+}
+
+program
+  .command('suite')
+  .description('run a suite: build the cluster, measure every cell, write reports/<run-id>/')
+  .argument('<name>', 'suite name (see `vxchaos list`) or path to a suite YAML')
+  .addOption(new Option('--provider <name>', 'cluster provider').choices(['netns', 'kind']).default('netns'))
+  .option('--clients <list>', 'resolvers to test, comma-separated: musl,glibc', parseClients)
+  .option('--duration <seconds>', 'measurement time per cell (overrides the suite)', positiveNumber('--duration'))
+  .option('--quick', 'shorter measurements and only the cells marked quick', false)
+  .option('--keep', 'leave the cluster running afterwards (remove it with `vxchaos down <run-id>`)', false)
+  .option('--out <dir>', 'report directory', resolve(ROOT, 'reports'))
+  .action(async (name: string, o: { provider: string; clients?: Libc[]; duration?: number; quick: boolean; keep: boolean; out: string }) => {
+    const suite = loadSuite(name);
+    if (o.provider !== 'netns') throw new VxError('E_PROVIDER', `provider "${o.provider}" cannot run here; see docs/kind.md`);
+    const p = progress();
+    const { matrix, dir } = await runSuite({ suite, provider: new NetnsProvider(), clients: o.clients, durationS: o.duration, quick: o.quick, keep: o.keep, outDir: o.out, progress: p });
+    console.log(`\n${renderTerminal(matrix, process.stdout.isTTY === true)}\n`);
+    console.log(`reports: ${dir}/matrix.json`);
+    if (matrix.failed > 0) {
+      console.log(`${matrix.failed} cell(s) did not meet their expectation`);
+      process.exitCode = 1;
+    }
+  });
+
+program
+  .command('list')
+  .description('list suites, faults and mitigations')
+  .action(() => {
+    console.log('Suites:');
+    for (const s of listSuites()) console.log(`  ${s.name.padEnd(18)} ${s.description}`);
+    console.log('\nFaults:');
+    for (const f of Object.values(FAULTS)) console.log(`  ${f.name.padEnd(18)} ${f.description}${f.modes.length > 1 ? ` [modes: ${f.modes.join(', ')}]` : ''}`);
+    console.log('\nMitigations:');
+    for (const m of Object.values(MITIGATIONS)) console.log(`  ${m.name.padEnd(18)} ${m.description}`);
+  });
+
+program
+  .command('doctor')
+  .description('check this machine: root, system tools (with the package that provides each), probe builds')
+  .action(() => {
+    const r = doctorReport();
+    console.log(`${r.root ? '✓' : '✗'} root${r.root ? '' : ' — the netns provider needs root (namespaces, iptables, conntrack)'}`);
+    for (const l of r.lines) console.log(`${l.ok ? '✓' : '✗'} ${l.tool.padEnd(24)} ${l.ok ? '' : `missing — apt-get install ${l.pkg}   `}${l.why}`);
+    for (const [p, ok] of Object.entries(r.probes)) console.log(`${ok ? '✓' : '✗'} ${p.padEnd(24)} ${ok ? '' : 'not built — npm run setup'}`);
+    const missing = r.lines.filter((l) => !l.ok);
+    if (missing.length) console.log(`\nto install: apt-get update && apt-get install -y ${[...new Set(missing.map((m) => m.pkg))].join(' ')}`);
+    if (!r.root || missing.some((m) => !/bench|report/.test(m.why)) || Object.values(r.probes).some((ok) => !ok)) process.exitCode = 1;
+  });
+
+program
+  .command('setup')
+  .description('install missing Debian packages (as root, with apt-get) and build the probes')
+  .option('--quiet', 'print only what is done', false)
+  .option('--with <purposes>', 'extra tool sets: bench,report', '')
+  .action(async (o: { quiet: boolean; with: string }) => {
+    const extra = o.with.split(',').filter(Boolean) as ('bench' | 'report')[];
+    await setup({ quiet: o.quiet, purposes: ['netns', 'build', ...extra] });
+  });
+
+program
+  .command('down')
+  .description('remove a run\'s namespaces, processes and files (by run id), or every leftover with --all')
+  .argument('[run-id]', 'the run to remove')
+  .option('--all', 'remove leftovers of every run (crashed or --keep)', false)
+  .action(async (runId: string | undefined, o: { all: boolean }) => {
+    if (!runId && !o.all) throw new VxError('E_BAD_FLAG', 'give a run id or --all');
+    const r = await downAll(undefined, o.all ? undefined : runId);
+    console.log(`removed ${r.runs.length} run ledger(s)${r.namespaces.length ? ` and ${r.namespaces.length} stray namespace(s)` : ''}`);
+    if (r.problems.length) {
+      console.error(r.problems.join('\n'));
+      process.exitCode = 1;
+    }
+  });
+
+installSignalHandlers((s) => process.stderr.write(`${s}\n`));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  await runFinalizers((s) => process.stderr.write(`${s}\n`));
+  if (e instanceof VxError) {
+    console.error(`vxchaos: ${e.message}`);
+    process.exitCode = e.exitCode;
+  } else {
+    console.error(e);
+    process.exitCode = 2;
+  }
+}

@@ -1,0 +1,14 @@
+import { VxError } from '../errors.ts';
+import { noFault, type Fault } from './fault.ts';
+import { macChurn } from './mac-churn.ts';
+
+export const FAULTS: Record<string, Fault> = {
+  [noFault.name]: noFault,
+  [macChurn.name]: macChurn,
+};
+
+export function getFault(name: string): Fault {
+  const f = FAULTS[name];
+  if (!f) throw new VxError('E_UNKNOWN_FAULT', `unknown fault "${name}"; known: ${Object.keys(FAULTS).join(', ')}`);
+  return f;
+}

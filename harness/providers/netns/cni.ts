@@ -1,0 +1,68 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { VxError } from '../../errors.ts';
+import type { Topology } from '../../config/topology.ts';
+import type { NetnsNode, NetnsContext } from './node.ts';
+import { addNamespace } from './network.ts';
+
+/** Debian's containernetworking-plugins install here; /opt/cni/bin is the upstream default. */
+export const CNI_PATHS = ['/usr/lib/cni', '/opt/cni/bin'];
+
+export function cniBinDir(): string {
+  const dir = CNI_PATHS.find((d) => existsSync(join(d, 'bridge')) && existsSync(join(d, 'host-local')));
+  if (!dir) throw new VxError('E_MISSING_TOOL', 'CNI plugins bridge + host-local not found in /usr/lib/cni or /opt/cni/bin: apt-get install -y containernetworking-plugins');
+  return dir;
+}
+
+/**
+ * The delegate config flannel's CNI plugin hands to `bridge` (flannel-io/cni-plugin: name, type bridge,
+ * ipMasq = !flanneld --ip-masq, mtu from subnet.env, isGateway, plus kube-flannel's cni-conf
+ * hairpinMode/isDefaultGateway; host-local IPAM over the node's subnet with a route to the whole Network).
+ */
+export function flannelDelegateConfig(topo: Topology, podSubnet: string, dataDir: string): Record<string, unknown> {
+  return {
+    cniVersion: '0.3.1',
+    name: 'cbr0',
+    type: 'bridge',
+    bridge: 'cni0',
+    mtu: topo.mtu,
+    ipMasq: false,
+    isGateway: true,
+    isDefaultGateway: true,
+    hairpinMode: true,
+    ipam: {
+      type: 'host-local',
+      dataDir,
+      ranges: [[{ subnet: podSubnet }]],
+      routes: [{ dst: topo.pod.text }],
+    },
+  };
+}
+
+export interface CniResult {
+  ip: string;
+  raw: unknown;
+}
+
+/** Creates the pod's namespace and runs CNI ADD as kubelet does: env vars, config on stdin, in the node. */
+export async function addPod(ctx: NetnsContext, topo: Topology, node: NetnsNode, podNetns: string, containerId: string): Promise<CniResult> {
+  await addNamespace(ctx, podNetns, []);
+  const binDir = cniBinDir();
+  const conf = flannelDelegateConfig(topo, node.podSubnet, join(ctx.ledger.dir, 'cni', node.name));
+  const r = await node.exec(
+    [
+      'env',
+      'CNI_COMMAND=ADD',
+      `CNI_CONTAINERID=${containerId}`,
+      `CNI_NETNS=/run/netns/${podNetns}`,
+      'CNI_IFNAME=eth0',
+      `CNI_PATH=${binDir}`,
+      join(binDir, 'bridge'),
+    ],
+    { input: JSON.stringify(conf), timeoutMs: 20_000 },
+  );
+  const raw = JSON.parse(r.stdout) as { ips?: { address?: string }[] };
+  const address = raw.ips?.[0]?.address;
+  if (!address) throw new VxError('E_CNI', `CNI ADD for ${podNetns} returned no IP: ${r.stdout}`);
+  return { ip: address.split('/')[0]!, raw };
+}

@@ -1,0 +1,106 @@
+import { VxError } from '../../errors.ts';
+import type { Topology } from '../../config/topology.ts';
+import type { FlannelControl, VtepLease } from '../provider.ts';
+import type { NetnsNode } from './node.ts';
+
+export const VXLAN_DEV = 'flannel.1';
+
+/** The kernel state flannel's VXLAN backend keeps for one remote node: route, PERMANENT neighbour, FDB entry. */
+export function peerCommands(lease: VtepLease): { ip: string[]; bridge: string[] } {
+  const vtepIP = lease.subnet.split('/')[0]!;
+  return {
+    ip: [
+      `route replace ${lease.subnet} via ${vtepIP} dev ${VXLAN_DEV} onlink`,
+      `neigh replace ${vtepIP} lladdr ${lease.vtepMAC} dev ${VXLAN_DEV} nud permanent`,
+    ],
+    bridge: [`fdb append ${lease.vtepMAC} dev ${VXLAN_DEV} self permanent dst ${lease.publicIP}`],
+  };
+}
+
+/**
+ * flanneld reduced to what it programs (pkg/backend/vxlan): per node a flannel.1 VXLAN device (nolearning),
+ * a VtepMAC lease, and on every peer one route + one PERMANENT neighbour + one FDB entry. Peers react to a
+ * lease change unless frozen (a stopped or old flanneld, as in seed 002); frozen peers keep stale entries.
+ */
+export class FlannelEmulator implements FlannelControl {
+  private readonly leaseMap = new Map<string, VtepLease>();
+  private readonly frozen = new Set<string>();
+
+  constructor(
+    private readonly topo: Topology,
+    private readonly nodes: readonly NetnsNode[],
+  ) {}
+
+  private node(name: string): NetnsNode {
+    // The provider fills `nodes` as it creates them: look up at call time.
+    const n = this.nodes.find((x) => x.name === name);
+    if (!n) throw new VxError('E_FLANNEL', `no node "${name}"`);
+    return n;
+  }
+
+  async leases(): Promise<VtepLease[]> {
+    return [...this.leaseMap.values()].map((l) => ({ ...l }));
+  }
+
+  /** Bring up flanneld on every node: devices first, then each node learns every peer's lease. */
+  async startAll(): Promise<void> {
+    for (const n of this.nodes) await this.ensureDevice(n);
+    await Promise.all(this.nodes.map((n) => this.programPeers(n)));
+  }
+
+  async restart(name: string): Promise<void> {
+    const node = this.node(name);
+    await this.ensureDevice(node);
+    await this.programPeers(node);
+    // The new lease reaches every peer whose flanneld is running.
+    await Promise.all(this.nodes.filter((p) => p.name !== name && !this.frozen.has(p.name)).map((p) => this.program(p, [this.leaseMap.get(name)!])));
+  }
+
+  async freeze(nodes: readonly string[]): Promise<void> {
+    for (const n of nodes) this.frozen.add(this.node(n).name);
+  }
+
+  /** A resumed flanneld relists the leases and programs every peer again. */
+  async thaw(nodes: readonly string[]): Promise<void> {
+    for (const n of nodes) {
+      if (!this.frozen.delete(n)) continue;
+      await this.programPeers(this.node(n));
+    }
+  }
+
+  /** Creates flannel.1 if it is missing (a restart after the device was deleted gets a new random MAC). */
+  private async ensureDevice(node: NetnsNode): Promise<void> {
+    const show = await node.exec(['ip', '-j', 'link', 'show', VXLAN_DEV], { nothrow: true });
+    if (show.exitCode !== 0) {
+      const vtepIP = node.podSubnet.split('/')[0]!;
+      await node.exec(['ip', '-batch', '-'], {
+        input: [
+          `link add ${VXLAN_DEV} type vxlan id ${this.topo.vxlan.vni} local ${node.ip} dev eth0 dstport ${this.topo.vxlan.port} nolearning`,
+          `link set ${VXLAN_DEV} mtu ${this.topo.mtu}`,
+          `addr add ${vtepIP}/32 dev ${VXLAN_DEV}`,
+          `link set ${VXLAN_DEV} up`,
+          '',
+        ].join('\n'),
+      });
+    }
+    const link = JSON.parse((await node.exec(['ip', '-j', 'link', 'show', VXLAN_DEV])).stdout) as { address: string }[];
+    const mac = link[0]?.address;
+    if (!mac) throw new VxError('E_FLANNEL', `${node.name}: ${VXLAN_DEV} has no MAC`);
+    this.leaseMap.set(node.name, { node: node.name, publicIP: node.ip, subnet: node.podSubnet, vtepMAC: mac });
+  }
+
+  private async programPeers(node: NetnsNode): Promise<void> {
+    await this.program(node, [...this.leaseMap.values()].filter((l) => l.node !== node.name));
+  }
+
+  private async program(node: NetnsNode, leases: readonly VtepLease[]): Promise<void> {
+    if (leases.length === 0) return;
+    const cmds = leases.map(peerCommands);
+    await node.exec(['ip', '-batch', '-'], { input: `${cmds.flatMap((c) => c.ip).join('\n')}\n` });
+    // `bridge -batch` stops at the first error; an FDB entry that already exists is not one we need to redo.
+    for (const line of cmds.flatMap((c) => c.bridge)) {
+      const r = await node.exec(['bridge', ...line.split(' ')], { nothrow: true });
+      if (r.exitCode !== 0 && !/exists/i.test(r.stderr)) throw new VxError('E_FLANNEL', `${node.name}: bridge ${line}: ${r.stderr.trim()}`);
+    }
+  }
+}

@@ -1,0 +1,189 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pRetry from 'p-retry';
+import { ROOT } from '../../config/suite.ts';
+import type { Topology } from '../../config/topology.ts';
+import { VxError } from '../../errors.ts';
+import { Ledger } from '../../exec/ledger.ts';
+import { shell, type Shell } from '../../exec/shell.ts';
+import { requireRoot, requireTools } from '../../doctor.ts';
+import type { Cluster, Libc, Provider, UpOptions } from '../provider.ts';
+import { addPod } from './cni.ts';
+import { clusterRecords, dnsmasqArgv, unboundConf } from './dns.ts';
+import { FlannelEmulator } from './flannel.ts';
+import { natTable, type ServiceEndpoints } from './kube-proxy.ts';
+import { makeFabric, makeNode, netnsName } from './network.ts';
+import { NetnsClientPod, NetnsPod, type NetnsContext, type NetnsNode, type NetnsTarget } from './node.ts';
+
+export const PROBE_BINARIES: Record<Libc, string> = {
+  musl: join(ROOT, 'build', 'vxprobe-musl'),
+  glibc: join(ROOT, 'build', 'vxprobe-glibc'),
+};
+
+/** What kubelet writes for a ClusterFirst pod: the cluster DNS, the Kubernetes search list, ndots:5. */
+export function podResolvConf(topo: Topology, namespace = 'default'): string {
+  const d = topo.dns.domain;
+  return `search ${namespace}.svc.${d} svc.${d} ${d}\nnameserver ${topo.dns.clusterIP}\noptions ndots:5\n`;
+}
+
+const POD_HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n';
+// As in a Debian image: files, then DNS (no mdns or systemd-resolved on the way).
+const POD_NSSWITCH = 'hosts: files dns\n';
+
+class NetnsCluster implements Cluster {
+  readonly provider = 'netns';
+  nodes: NetnsNode[] = [];
+  dnsPods: NetnsPod[] = [];
+  serverPods: NetnsPod[] = [];
+  clients: Partial<Record<Libc, NetnsClientPod>> = {};
+  fabric?: NetnsTarget;
+  flannel: FlannelEmulator;
+
+  constructor(
+    readonly runId: string,
+    readonly topology: Topology,
+    readonly ctx: NetnsContext,
+  ) {
+    this.flannel = new FlannelEmulator(topology, this.nodes);
+  }
+
+  node(name: string): NetnsNode {
+    const n = this.nodes.find((x) => x.name === name);
+    if (!n) throw new VxError('E_NODE', `no node "${name}" in topology ${this.topology.name}`);
+    return n;
+  }
+
+  async describe(): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    const q = await this.ctx.sh(['dpkg-query', '-W', '-f', '${Package} ${Version}\\n', 'libc6', 'musl', 'unbound', 'dnsmasq-base', 'iptables', 'containernetworking-plugins', 'iproute2', 'conntrack'], { nothrow: true });
+    for (const line of q.stdout.split('\n').filter(Boolean)) {
+      const [pkg, ver] = line.split(' ');
+      if (pkg && ver) out[pkg] = ver;
+    }
+    const ipt = await this.ctx.sh(['iptables', '--version'], { nothrow: true });
+    out['iptables-backend'] = /\((\w+)\)/.exec(ipt.stdout)?.[1] ?? 'unknown';
+    return out;
+  }
+
+  async down(): Promise<void> {
+    const problems = await this.ctx.ledger.teardown(this.ctx.sh);
+    if (problems.length) throw new VxError('E_TEARDOWN', `teardown left problems:\n${problems.join('\n')}`);
+  }
+}
+
+export class NetnsProvider implements Provider {
+  readonly name = 'netns';
+  constructor(private readonly sh: Shell = shell) {}
+
+  async preflight(): Promise<void> {
+    requireRoot('the netns provider');
+    await requireTools('netns');
+    for (const [libc, bin] of Object.entries(PROBE_BINARIES)) {
+      if (!existsSync(bin)) throw new VxError('E_PROBE_MISSING', `the ${libc} probe is not built (${bin}); run \`npm run setup\``);
+    }
+  }
+
+  async up(topo: Topology, opts: UpOptions): Promise<Cluster> {
+    const ctx: NetnsContext = { sh: this.sh, ledger: new Ledger(opts.runId) };
+    const cluster = new NetnsCluster(opts.runId, topo, ctx);
+    const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+      const t0 = Date.now();
+      opts.onStep?.(name, 'start');
+      const r = await fn();
+      opts.onStep?.(name, 'done', Date.now() - t0);
+      return r;
+    };
+    try {
+      const fabric = await step('underlay fabric', () => makeFabric(ctx, opts.runId, topo));
+      cluster.fabric = fabric;
+      await step(`nodes (${topo.nodeSpecs.length})`, async () => {
+        for (const spec of topo.nodeSpecs) cluster.nodes.push(await makeNode(ctx, opts.runId, topo, fabric, spec));
+      });
+      await step('flanneld (flannel.1, VtepMAC leases, peers)', () => cluster.flannel.startAll());
+      await step('pods via CNI bridge + host-local', async () => {
+        for (const nodeName of topo.dns.replicas) {
+          const node = cluster.node(nodeName);
+          const name = `coredns-${nodeName}`;
+          const netns = netnsName(opts.runId, `${nodeName}-dns`);
+          const { ip } = await addPod(ctx, topo, node, netns, name);
+          cluster.dnsPods.push(new NetnsPod(name, netns, ctx, nodeName, ip, 'dns'));
+        }
+        for (const svc of topo.services) {
+          for (const nodeName of svc.endpoints) {
+            const node = cluster.node(nodeName);
+            const name = `${svc.name}-${nodeName}`;
+            const netns = netnsName(opts.runId, `${nodeName}-${svc.name}`);
+            const { ip } = await addPod(ctx, topo, node, netns, name);
+            cluster.serverPods.push(new NetnsPod(name, netns, ctx, nodeName, ip, 'server'));
+          }
+        }
+        const clientNode = cluster.node(topo.clients.node);
+        for (const libc of opts.clients) {
+          const name = `client-${libc}`;
+          const netns = netnsName(opts.runId, `${clientNode.name}-${libc}`);
+          const { ip } = await addPod(ctx, topo, clientNode, netns, name);
+          const pod = new NetnsClientPod(name, netns, ctx, clientNode.name, ip, libc, [PROBE_BINARIES[libc]]);
+          await pod.writeFile('/etc/resolv.conf', podResolvConf(topo));
+          await pod.writeFile('/etc/hosts', POD_HOSTS);
+          await pod.writeFile('/etc/nsswitch.conf', POD_NSSWITCH);
+          cluster.clients[libc] = pod;
+        }
+      });
+      await step('kube-proxy (iptables)', async () => {
+        const services = serviceEndpoints(topo, cluster);
+        await Promise.all(cluster.nodes.map((n) => n.exec(['iptables-restore', '-w', '5'], { input: natTable(topo, n.podSubnet, services) })));
+      });
+      await step('upstream DNS (dnsmasq)', async () => {
+        await fabric.spawn(dnsmasqArgv(topo, topo.underlayGateway), { name: 'dnsmasq' });
+      });
+      await step(`cluster DNS (${cluster.dnsPods.length} unbound replicas)`, async () => {
+        for (const pod of cluster.dnsPods) {
+          const dir = join(ctx.ledger.dir, 'dns', pod.name);
+          mkdirSync(dir, { recursive: true });
+          const conf = join(dir, 'unbound.conf');
+          writeFileSync(conf, unboundConf(topo, { dir, upstreams: [topo.underlayGateway] }));
+          await pod.spawn(['unbound', '-d', '-p', '-c', conf], { name: 'unbound' });
+        }
+        await waitForDns(cluster);
+      });
+      return cluster;
+    } catch (e) {
+      await cluster.down().catch(() => undefined);
+      throw e;
+    }
+  }
+}
+
+function serviceEndpoints(topo: Topology, cluster: NetnsCluster): ServiceEndpoints[] {
+  const dnsEps = cluster.dnsPods.map((p) => ({ ip: p.ip, port: 53 }));
+  return [
+    { portName: 'kube-system/kube-dns:dns', clusterIP: topo.dns.clusterIP, port: 53, protocol: 'udp', endpoints: dnsEps },
+    { portName: 'kube-system/kube-dns:dns-tcp', clusterIP: topo.dns.clusterIP, port: 53, protocol: 'tcp', endpoints: dnsEps },
+    ...topo.services.map((s) => ({
+      portName: `${s.namespace}/${s.name}:${s.protocol === 'TCP' ? 'http' : 'udp'}`,
+      clusterIP: s.clusterIP,
+      port: s.port,
+      protocol: s.protocol.toLowerCase() as 'tcp' | 'udp',
+      endpoints: cluster.serverPods.filter((p) => p.name.startsWith(`${s.name}-`)).map((p) => ({ ip: p.ip, port: s.targetPort })),
+    })),
+  ];
+}
+
+/** Ready = every replica answers a client pod directly across the overlay, and the ClusterIP answers. */
+async function waitForDns(cluster: NetnsCluster): Promise<void> {
+  const client = Object.values(cluster.clients)[0];
+  if (!client) return;
+  const name = clusterRecords(cluster.topology)[1]!.name;
+  const servers = [...cluster.dnsPods.map((p) => p.ip), cluster.topology.dns.clusterIP];
+  for (const server of servers) {
+    await pRetry(
+      async () => {
+        const r = await client.exec(['dig', '+time=1', '+tries=1', '+short', `@${server}`, name], { nothrow: true, timeoutMs: 5000 });
+        if (r.stdout.trim() !== cluster.topology.dns.clusterIP) throw new Error(`dig @${server} ${name}: ${r.stdout.trim() || r.stderr.trim() || `exit ${r.exitCode}`}`);
+      },
+      { retries: 40, minTimeout: 50, maxTimeout: 250, factor: 1.5 },
+    ).catch((e: Error) => {
+      throw new VxError('E_DNS_NOT_READY', `cluster DNS not ready: ${e.message}`);
+    });
+  }
+}

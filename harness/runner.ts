@@ -1,0 +1,192 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, hostname, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { loadTopology } from './config/topology.ts';
+import { topologyFile, type CellSpec, type Suite } from './config/suite.ts';
+import { downAll } from './exec/ledger.ts';
+import { addFinalizer } from './exec/finalizers.ts';
+import { shell } from './exec/shell.ts';
+import { getFault } from './faults/index.ts';
+import type { AppliedFault } from './faults/fault.ts';
+import { getMitigation } from './mitigations/index.ts';
+import type { AppliedMitigation } from './mitigations/mitigation.ts';
+import { delta, snapshot } from './measure/counters.ts';
+import { summarize } from './measure/histogram.ts';
+import { runProbe } from './measure/probe.ts';
+import type { Progress } from './progress.ts';
+import type { Cluster, Libc, Provider } from './providers/provider.ts';
+import { judge, SCHEMA_VERSION, type Cell, type ExpectationSpec, type Matrix } from './report/matrix.ts';
+
+export interface RunOptions {
+  suite: Suite;
+  provider: Provider;
+  clients?: readonly Libc[];
+  durationS?: number;
+  quick: boolean;
+  keep: boolean;
+  outDir: string;
+  progress: Progress;
+  runId?: string;
+}
+
+export interface CellPlan {
+  client: Libc;
+  spec: CellSpec;
+  mode: string;
+}
+
+export function newRunId(): string {
+  return randomBytes(3).toString('hex');
+}
+
+/** The cells a run measures, in order: per client, the suite's cells (minus quick: false ones under --quick). */
+export function planCells(suite: Suite, clients: readonly Libc[], quick: boolean): CellPlan[] {
+  return clients.flatMap((client) =>
+    suite.cells
+      .filter((c) => (!quick || c.quick) && (!c.clients || c.clients.includes(client)))
+      .map((spec) => ({ client, spec, mode: spec.fault === 'none' ? 'none' : (spec.mode ?? getFault(spec.fault).defaultMode) })),
+  );
+}
+
+export function expectationOf(spec: CellSpec): ExpectationSpec {
+  return {
+    expect: spec.expect,
+    minAffectedRate: spec.affectedRate?.[0] ?? 0.05,
+    maxAffectedRate: spec.affectedRate?.[1] ?? 1,
+    maxCleanAffectedRate: spec.maxAffectedRate ?? 0,
+    maxCleanP99Ms: spec.maxP99Ms ?? 100,
+  };
+}
+
+/** A verdict that makes the run exit non-zero: a failed cell, or a symptom that an emulated/forced fault did not produce. */
+export function isFailing(cell: Cell): boolean {
+  return cell.verdict === 'fail' || (cell.verdict === 'not-reproduced' && cell.faultMode !== 'native');
+}
+
+async function measureCell(cluster: Cluster, suite: Suite, plan: CellPlan, opts: RunOptions): Promise<Cell> {
+  const client = cluster.clients[plan.client];
+  if (!client) throw new Error(`no ${plan.client} client in the cluster`);
+  const wl = suite.workload;
+  const durationS = opts.durationS ?? (opts.quick ? (suite.quick.durationS ?? wl.durationS) : wl.durationS);
+  const threads = opts.quick ? (suite.quick.threads ?? wl.threads) : wl.threads;
+  const log = (m: string) => opts.progress.info(m);
+  // Entries pin a source port to one endpoint for 30 s+: every cell starts from an empty table.
+  await Promise.all(cluster.nodes.map((n) => n.exec(['conntrack', '-F'], { nothrow: true })));
+  const ctx = { cluster, client, params: plan.spec.params, log };
+  let fault: AppliedFault | undefined;
+  let mitigation: AppliedMitigation | undefined;
+  const t0 = Date.now();
+  try {
+    fault = await getFault(plan.spec.fault).apply(ctx, plan.mode);
+    mitigation = await getMitigation(plan.spec.mitigation).apply(ctx);
+    const before = await snapshot(cluster.nodes);
+    const out = await runProbe(client, { targets: wl.targets, threads, durationS, fresh: wl.fresh });
+    const after = await snapshot(cluster.nodes);
+    const counters = delta(before, after);
+    const errorsByKind: Record<string, number> = {};
+    let errors = 0;
+    let slowErrors = 0;
+    for (const s of out.samples) {
+      if (s.result === 'OK') continue;
+      errors++;
+      errorsByKind[s.result] = (errorsByKind[s.result] ?? 0) + 1;
+      if (s.latencyUs > wl.thresholdMs * 1000) slowErrors++;
+    }
+    const lat = summarize(out.samples.map((s) => s.latencyUs), wl.thresholdMs);
+    const affected = errors + lat.overThreshold - slowErrors;
+    const { verdict, reason } = judge(expectationOf(plan.spec), { samples: out.samples.length, errors, overThreshold: lat.overThreshold, p99Ms: lat.p99Ms, errorsByKind }, affected);
+    return {
+      client: plan.client,
+      fault: plan.spec.fault,
+      faultMode: plan.mode,
+      mitigation: plan.spec.mitigation,
+      workload: wl.kind,
+      target: wl.targets.join(','),
+      samples: out.samples.length,
+      errors,
+      errorRate: out.samples.length ? errors / out.samples.length : 0,
+      errorsByKind,
+      p50Ms: lat.p50Ms,
+      p90Ms: lat.p90Ms,
+      p99Ms: lat.p99Ms,
+      p999Ms: lat.p999Ms,
+      maxMs: lat.maxMs,
+      thresholdMs: wl.thresholdMs,
+      overThreshold: lat.overThreshold,
+      counters: { ...counters.total, ...fault.counters, ...mitigation.counters },
+      expectation: plan.spec.expect,
+      verdict,
+      reason,
+      affectedRate: out.samples.length ? affected / out.samples.length : 0,
+      threads,
+      durationS: Math.round((Date.now() - t0) / 100) / 10,
+      fresh: wl.fresh,
+      histogram: lat.histogram,
+      countersByNode: counters.byNode,
+    };
+  } finally {
+    await mitigation?.revert();
+    await fault?.revert();
+  }
+}
+
+export async function runSuite(opts: RunOptions): Promise<{ matrix: Matrix; dir: string }> {
+  const { suite, provider, progress } = opts;
+  const clients = (opts.clients ?? suite.clients).filter((c) => suite.clients.includes(c));
+  const runId = opts.runId ?? newRunId();
+  const dir = join(opts.outDir, runId);
+  const startedAt = new Date();
+  const plans = planCells(suite, clients, opts.quick);
+  await provider.preflight();
+  const topo = loadTopology(topologyFile(suite.topology));
+  progress.info(`run ${runId}: suite ${suite.name} on ${provider.name}, ${plans.length} cells, clients ${clients.join(', ')}${opts.quick ? ' (quick)' : ''}`);
+  // Removes what the run created, from the on-disk ledger: works at any point, even mid-creation.
+  const removeFinalizer = addFinalizer(`run ${runId}`, () => downAll(shell, runId));
+  let cluster: Cluster | undefined;
+  try {
+    const t0 = Date.now();
+    cluster = await provider.up(topo, {
+      runId,
+      clients,
+      onStep: (s, state, ms) => (state === 'start' ? progress.step(s) : progress.done(s, ms)),
+    });
+    progress.done(`cluster ${topo.name} up`, Date.now() - t0);
+    const cells: Cell[] = [];
+    for (const [i, plan] of plans.entries()) {
+      const label = `[${i + 1}/${plans.length}] ${plan.client} × ${plan.spec.fault}${plan.mode !== 'none' ? `(${plan.mode})` : ''} × ${plan.spec.mitigation}`;
+      progress.step(`${label}: measuring`);
+      const cell = await measureCell(cluster, suite, plan, opts);
+      cells.push(cell);
+      const mark = cell.verdict === 'pass' ? 'pass' : cell.verdict.toUpperCase();
+      progress.done(`${label}: ${mark} — ${cell.reason}`, Math.round(cell.durationS * 1000));
+    }
+    const kernel = release();
+    const matrix: Matrix = {
+      schemaVersion: SCHEMA_VERSION,
+      suite: suite.name,
+      provider: provider.name,
+      runId,
+      startedAt: startedAt.toISOString(),
+      durationS: Math.round((Date.now() - startedAt.getTime()) / 100) / 10,
+      kernel,
+      host: { hostname: hostname(), cpus: String(cpus().length), memGiB: String(Math.round(totalmem() / 2 ** 30)), node: process.version, ...(await cluster.describe()) },
+      cells,
+      quick: opts.quick,
+      description: suite.description,
+      failed: cells.filter(isFailing).length,
+    };
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'matrix.json'), `${JSON.stringify(matrix, null, 2)}\n`);
+    return { matrix, dir };
+  } finally {
+    if (opts.keep && cluster) {
+      progress.warn(`--keep: cluster ${runId} left running; enter a node with \`ip netns exec vxc-${runId}-<node> bash\`, remove it with \`vxchaos down ${runId}\``);
+    } else {
+      const t0 = Date.now();
+      await downAll(shell, runId);
+      progress.done('cluster down', Date.now() - t0);
+    }
+    removeFinalizer();
+  }
+}
