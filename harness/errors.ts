@@ -64,6 +64,6 @@ export class MissingToolError extends VxError {
 
 export class InterruptedError extends VxError {
   constructor(signal: string) {
-    super('E_INTERRUPTED', `interrupted by ${signal}; everything the run created was removed`, signal === 'SIGINT' ? 130 : 143);
+    super('E_INTERRUPTED', `interrupted by ${signal}`, signal === 'SIGINT' ? 130 : 143);
   }
 }

@@ -37,7 +37,7 @@ export function loadYaml<S extends z.ZodType>(file: string, schema: S, text?: st
       // For an unknown key, point at the key itself.
       const keyOffset = key !== undefined ? findKeyOffset(doc, path, key) : undefined;
       const where = at(keyOffset ?? offset ?? findParentOffset(doc, path));
-      const name = full.join('.') || '(root)';
+      const name = full.reduce<string>((acc, k) => (/^\d+$/.test(k) ? `${acc}[${k}]` : acc ? `${acc}.${k}` : k), '') || '(root)';
       const msg = key !== undefined ? `unknown field "${key}"` : issue.message;
       return `${where}${name}: ${msg}`;
     });

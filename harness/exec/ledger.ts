@@ -1,6 +1,7 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, openSync, closeSync, fsyncSync } from 'node:fs';
 import { join } from 'node:path';
-import { shell, type Shell } from './shell.ts';
+import { checkAborted } from './finalizers.ts';
+import { cleanupShell, type Shell } from './shell.ts';
 
 /** Where runs keep their state (tmpfs): ledgers, generated configs, CNI IPAM data, daemon logs. */
 export const STATE_DIR = process.env.VXCHAOS_STATE_DIR ?? '/run/vxchaos';
@@ -40,6 +41,7 @@ export class Ledger {
   }
 
   record(r: Resource): void {
+    checkAborted();
     this.entries.push(r);
     appendFileSync(this.file, `${JSON.stringify(r)}\n`);
     const fd = openSync(this.file, 'r');
@@ -51,7 +53,7 @@ export class Ledger {
   }
 
   /** Removes everything, newest first. Safe to call twice and after a partial failure. */
-  async teardown(sh: Shell = shell): Promise<string[]> {
+  async teardown(sh: Shell = cleanupShell): Promise<string[]> {
     if (this.tornDown) return [];
     this.tornDown = true;
     return teardownEntries(this.entries, sh);
@@ -126,7 +128,7 @@ async function teardownEntries(entries: readonly Resource[], sh: Shell): Promise
 }
 
 /** `vxchaos down --all`: the ledgers of every run, plus any vxc-* namespace a ledger missed. */
-export async function downAll(sh: Shell = shell, onlyRun?: string): Promise<{ runs: string[]; namespaces: string[]; problems: string[] }> {
+export async function downAll(sh: Shell = cleanupShell, onlyRun?: string): Promise<{ runs: string[]; namespaces: string[]; problems: string[] }> {
   const runs = onlyRun ? [onlyRun] : Ledger.runs();
   const problems: string[] = [];
   for (const run of runs) problems.push(...(await teardownEntries(Ledger.load(run), sh)));

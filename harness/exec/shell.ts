@@ -1,5 +1,6 @@
 import { $ as zx$ } from 'zx';
 import { RunError } from '../errors.ts';
+import { checkAborted, track } from './finalizers.ts';
 
 export interface ExecOptions {
   /** Every external call is bounded; default 30 s. */
@@ -25,7 +26,8 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 
 const $ = zx$({ quiet: true, verbose: false });
 
-export const shell: Shell = async (argv, opts = {}) => {
+const run = (abortable: boolean): Shell => async (argv, opts = {}) => {
+  if (abortable) checkAborted();
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const p = $({
     nothrow: true,
@@ -34,7 +36,7 @@ export const shell: Shell = async (argv, opts = {}) => {
     input: opts.input ?? '',
     env: opts.env ? { ...process.env, ...opts.env } : process.env,
   })`${[...argv]}`;
-  const out = await p;
+  const out = await track(Promise.resolve(p));
   const result: ExecResult = { stdout: out.stdout, stderr: out.stderr, exitCode: out.exitCode };
   if (out.exitCode === null && out.signal) {
     // zx reports a timeout as a kill; say which it was.
@@ -43,6 +45,11 @@ export const shell: Shell = async (argv, opts = {}) => {
   if (out.exitCode !== 0 && !opts.nothrow) throw new RunError(argv, out.exitCode, out.stdout, out.stderr);
   return result;
 };
+
+/** Refuses to start anything once the run is aborted (Ctrl-C, SIGTERM): creation cannot race cleanup. */
+export const shell: Shell = run(true);
+/** For removing things: keeps working after an abort. */
+export const cleanupShell: Shell = run(false);
 
 /** A shell that records argv instead of running it: for dry-run plans and unit tests of command plans. */
 export function recordingShell(reply: (argv: readonly string[]) => string = () => ''): Shell & { calls: string[][] } {
