@@ -1,0 +1,84 @@
+import type { Cell, Matrix } from './matrix.ts';
+import { cellName, errorKinds, fmtMs, fmtPct, affectedRateOf, hasManyTargets, hostPairs } from './markdown.ts';
+
+// Characters XML 1.0 cannot carry at all (C0 controls other than tab/LF/CR, lone surrogates, U+FFFE/F).
+const INVALID_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+export function xmlText(s: string): string {
+  return s.replace(INVALID_XML, '\uFFFD').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** Attribute values also keep their quotes and line breaks (a raw newline would be normalised to a space). */
+export function xmlAttr(s: string): string {
+  return xmlText(s).replace(/"/g, '&quot;').replace(/'/g, '&apos;').replace(/\n/g, '&#10;').replace(/\r/g, '&#13;').replace(/\t/g, '&#9;');
+}
+
+function attrs(a: Record<string, string | number | undefined>): string {
+  return Object.entries(a)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => ` ${k}="${xmlAttr(String(v))}"`)
+    .join('');
+}
+
+/** Seconds as JUnit consumers parse them: plain decimal, no exponent. */
+function seconds(s: number): string {
+  return Number.isFinite(s) && s > 0 ? s.toFixed(3) : '0';
+}
+
+/** What was measured, in one line: goes into the failure body and system-out. */
+function measured(c: Cell): string {
+  const kinds = errorKinds(c);
+  return (
+    `samples ${c.samples}, errors ${c.errors} (${fmtPct(c.errorRate)})${kinds ? ` [${kinds}]` : ''}, ` +
+    `over ${fmtMs(c.thresholdMs)} ms ${c.overThreshold}, affected ${fmtPct(affectedRateOf(c))}, ` +
+    `p50 ${fmtMs(c.p50Ms)} ms, p99 ${fmtMs(c.p99Ms)} ms, max ${fmtMs(c.maxMs)} ms; expected ${c.expectation}`
+  );
+}
+
+function counters(c: Cell): string {
+  const entries = Object.entries(c.counters ?? {});
+  return entries.length ? `counters: ${entries.map(([k, v]) => `${k}=${v}`).join(', ')}` : '';
+}
+
+/**
+ * One testcase per cell. Both `fail` and `not-reproduced` are failures: a `none` cell that shows no
+ * symptom proves nothing about its mitigations, so it must not read as green in a test reporter.
+ */
+function testcase(m: Matrix, c: Cell, withTarget: boolean): string {
+  const head = `    <testcase${attrs({ classname: `vxchaos.${m.suite}`, name: cellName(c, withTarget), time: seconds(c.durationS) })}>`;
+  const out = [measured(c), counters(c)].filter(Boolean).join('\n');
+  const lines = [head];
+  if (c.verdict !== 'pass') {
+    const reason = c.reason || `verdict ${c.verdict}`;
+    lines.push(`      <failure${attrs({ message: reason, type: c.verdict })}>${xmlText(`${reason}\n${measured(c)}`)}</failure>`);
+  }
+  lines.push(`      <system-out>${xmlText(out)}</system-out>`, '    </testcase>');
+  return lines.join('\n');
+}
+
+/** JUnit XML in the shape GitHub test reporters, Jenkins and GitLab all read. */
+export function renderJUnit(m: Matrix): string {
+  const withTarget = hasManyTargets(m.cells);
+  const failures = m.cells.filter((c) => c.verdict !== 'pass').length;
+  const counts = { tests: m.cells.length, failures, errors: 0, skipped: 0, time: seconds(m.durationS) };
+  const props = [
+    ['suite', m.suite],
+    ['runId', m.runId],
+    ['provider', m.provider],
+    ['kernel', m.kernel],
+    ['quick', String(m.quick ?? false)],
+    ...hostPairs(m).map(([k, v]) => [`host.${k}`, v]),
+  ];
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites${attrs({ name: 'vxchaos', ...counts })}>`,
+    `  <testsuite${attrs({ name: `vxchaos.${m.suite}`, ...counts, timestamp: m.startedAt, hostname: m.host?.hostname })}>`,
+    '    <properties>',
+    ...props.map(([k, v]) => `      <property${attrs({ name: k, value: v })}/>`),
+    '    </properties>',
+    ...m.cells.map((c) => testcase(m, c, withTarget)),
+    '  </testsuite>',
+    '</testsuites>',
+    '',
+  ].join('\n');
+}

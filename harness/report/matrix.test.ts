@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { judge, type ExpectationSpec, type Measured } from './matrix.ts';
+
+const base: ExpectationSpec = { expect: 'reproduces', minAffectedRate: 0.15, maxAffectedRate: 0.55, maxCleanAffectedRate: 0, maxCleanP99Ms: 100 };
+const m = (samples: number, errors: number, p99Ms: number): Measured => ({ samples, errors, overThreshold: errors, p99Ms, errorsByKind: errors ? { EAI_AGAIN: errors } : {} });
+
+describe('verdicts', () => {
+  it('reproduces: in range passes, none seen is not-reproduced, too many fails', () => {
+    expect(judge(base, m(90, 30, 5000), 30).verdict).toBe('pass');
+    expect(judge(base, m(90, 0, 1), 0).verdict).toBe('not-reproduced');
+    const over = judge(base, m(90, 80, 5000), 80);
+    expect(over.verdict).toBe('fail');
+    expect(over.reason).toContain('EAI_AGAIN×80');
+  });
+
+  it('clean: any affected lookup or a slow p99 fails, with expected vs seen', () => {
+    const clean = { ...base, expect: 'clean' as const };
+    expect(judge(clean, m(1000, 0, 3), 0).verdict).toBe('pass');
+    const bad = judge(clean, m(1000, 2, 3), 2);
+    expect(bad.verdict).toBe('fail');
+    expect(bad.reason).toMatch(/expected clean .* saw 2\/1000 affected/);
+    expect(judge(clean, m(1000, 0, 250), 0).verdict).toBe('fail');
+    expect(judge(clean, m(0, 0, 0), 0).verdict).toBe('fail');
+  });
+});

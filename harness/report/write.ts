@@ -1,0 +1,141 @@
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { VxError } from '../errors.ts';
+import { SCHEMA_VERSION, type Cell, type Matrix } from './matrix.ts';
+import { renderHtml } from './html.ts';
+import { renderJUnit } from './junit.ts';
+import { affectedRateOf, appendJobSummary, renderMarkdown } from './markdown.ts';
+
+export const MATRIX_FILE = 'matrix.json';
+export const REPORT_FILES = { markdown: 'matrix.md', junit: 'junit.xml', html: 'index.html' } as const;
+
+/** The rendered reports next to a matrix; matrix.json itself is the source of truth and is never rewritten here. */
+async function writeRendered(m: Matrix, dir: string): Promise<{ paths: string[]; markdown: string }> {
+  const markdown = renderMarkdown(m);
+  const files: [string, string][] = [
+    [REPORT_FILES.markdown, markdown],
+    [REPORT_FILES.junit, renderJUnit(m)],
+    [REPORT_FILES.html, renderHtml(m)],
+  ];
+  const paths: string[] = [];
+  for (const [name, text] of files) {
+    const path = join(dir, name);
+    await writeFile(path, text);
+    paths.push(path);
+  }
+  return { paths, markdown };
+}
+
+/** Writes matrix.json, matrix.md, junit.xml and index.html into dir; appends the Markdown to the job summary in CI. */
+export async function writeReports(m: Matrix, dir: string): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const json = join(dir, MATRIX_FILE);
+  await writeFile(json, `${JSON.stringify(m, null, 2)}\n`);
+  const { paths, markdown } = await writeRendered(m, dir);
+  await appendJobSummary(markdown);
+  return [json, ...paths];
+}
+
+/**
+ * Re-renders the reports of an existing run from its matrix.json (after a reporter changed, or on a
+ * downloaded CI artifact). Does not touch the job summary: the run that produced the matrix already did.
+ */
+export async function regenerateReports(runDir: string): Promise<string[]> {
+  const file = await matrixFile(runDir);
+  const m = await loadMatrix(file);
+  return (await writeRendered(m, dirname(file))).paths;
+}
+
+/** A run directory or a matrix.json path → the matrix.json path, or a clear error. */
+async function matrixFile(path: string): Promise<string> {
+  const abs = resolve(path);
+  const st = await stat(abs).catch(() => undefined);
+  if (!st) throw new VxError('E_MATRIX_NOT_FOUND', `${path}: no such file or directory (expected a run directory or a ${MATRIX_FILE})`);
+  if (!st.isDirectory()) return abs;
+  const file = join(abs, MATRIX_FILE);
+  if (!(await stat(file).catch(() => undefined))) throw new VxError('E_MATRIX_NOT_FOUND', `${path}: no ${MATRIX_FILE} in this directory; is it a vxchaos run directory (reports/<run-id>/)?`);
+  return file;
+}
+
+type Kind = 'string' | 'number' | 'object';
+const MATRIX_FIELDS: Record<string, Kind> = { suite: 'string', provider: 'string', runId: 'string', startedAt: 'string', durationS: 'number', kernel: 'string', host: 'object' };
+const CELL_FIELDS: Record<string, Kind> = {
+  client: 'string', fault: 'string', faultMode: 'string', mitigation: 'string', workload: 'string', target: 'string',
+  samples: 'number', errors: 'number', errorRate: 'number', errorsByKind: 'object',
+  p50Ms: 'number', p90Ms: 'number', p99Ms: 'number', p999Ms: 'number', maxMs: 'number',
+  thresholdMs: 'number', overThreshold: 'number', counters: 'object', expectation: 'string', verdict: 'string',
+};
+const VERDICT_VALUES = new Set(['pass', 'fail', 'not-reproduced']);
+
+function kindOf(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+}
+
+/** Every contract problem at once: a half-valid matrix would render half-true reports. */
+function problemsOf(raw: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  const check = (where: string, obj: Record<string, unknown>, fields: Record<string, Kind>) => {
+    for (const [k, want] of Object.entries(fields)) {
+      if (kindOf(obj[k]) !== want) problems.push(`${where}${k}: expected ${want}, got ${kindOf(obj[k])}`);
+    }
+  };
+  check('', raw, MATRIX_FIELDS);
+  if (!Array.isArray(raw.cells)) problems.push(`cells: expected array, got ${kindOf(raw.cells)}`);
+  else
+    raw.cells.forEach((c: unknown, i) => {
+      if (kindOf(c) !== 'object') return void problems.push(`cells[${i}]: expected object, got ${kindOf(c)}`);
+      const cell = c as Record<string, unknown>;
+      check(`cells[${i}].`, cell, CELL_FIELDS);
+      if (typeof cell.verdict === 'string' && !VERDICT_VALUES.has(cell.verdict)) problems.push(`cells[${i}].verdict: unknown verdict "${cell.verdict}"`);
+    });
+  return problems;
+}
+
+/** Fields added after schemaVersion 1 shipped may be absent in older files; give them neutral values. */
+function withDefaults(raw: Matrix): Matrix {
+  const cells = raw.cells.map(
+    (c): Cell => ({
+      ...c,
+      reason: c.reason ?? '',
+      threads: c.threads ?? 0,
+      durationS: c.durationS ?? 0,
+      fresh: c.fresh ?? false,
+      histogram: c.histogram ?? '',
+      countersByNode: c.countersByNode ?? {},
+      affectedRate: affectedRateOf(c),
+    }),
+  );
+  return {
+    ...raw,
+    cells,
+    quick: raw.quick ?? false,
+    description: raw.description ?? '',
+    failed: raw.failed ?? cells.filter((c) => c.verdict === 'fail').length,
+  };
+}
+
+/** Reads a matrix from a run directory or a matrix.json path, checking schemaVersion and the contract's fields. */
+export async function loadMatrix(path: string): Promise<Matrix> {
+  const file = await matrixFile(path);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (e) {
+    throw new VxError('E_MATRIX_INVALID', `${file}: not readable as JSON: ${(e as Error).message}`);
+  }
+  if (kindOf(raw) !== 'object') throw new VxError('E_MATRIX_INVALID', `${file}: expected a JSON object, got ${kindOf(raw)}`);
+  const obj = raw as Record<string, unknown>;
+  const v = obj.schemaVersion;
+  if (v !== SCHEMA_VERSION) {
+    const why =
+      typeof v !== 'number' ? 'has no numeric schemaVersion; is it a vxchaos matrix?' : v > SCHEMA_VERSION ? 'was written by a newer vxchaos; upgrade to read it' : 'was written by an older vxchaos';
+    throw new VxError('E_MATRIX_SCHEMA', `${file}: schemaVersion ${JSON.stringify(v)} is not supported (this vxchaos reads ${SCHEMA_VERSION}): the file ${why}`);
+  }
+  const problems = problemsOf(obj);
+  if (problems.length) {
+    const shown = problems.slice(0, 20).map((p) => `  - ${p}`);
+    if (problems.length > shown.length) shown.push(`  … and ${problems.length - shown.length} more`);
+    throw new VxError('E_MATRIX_INVALID', `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'} with the matrix contract:\n${shown.join('\n')}`);
+  }
+  return withDefaults(obj as unknown as Matrix);
+}
