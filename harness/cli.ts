@@ -10,8 +10,16 @@ import { MITIGATIONS } from './mitigations/index.ts';
 import { progress } from './progress.ts';
 import { NetnsProvider } from './providers/netns/provider.ts';
 import type { Libc } from './providers/provider.ts';
+import { compareCommand, reportCommand } from './report/commands.ts';
 import { renderTerminal } from './report/terminal.ts';
 import { runSuite } from './runner.ts';
+
+// sudo and some CI shells drop the sbin directories where ip, iptables and conntrack live.
+{
+  const path = (process.env.PATH ?? '').split(':');
+  for (const d of ['/usr/local/sbin', '/usr/sbin', '/sbin']) if (!path.includes(d) && !process.env.VXCHAOS_EXACT_PATH) path.push(d);
+  process.env.PATH = path.join(':');
+}
 
 const program = new Command();
 program
@@ -57,17 +65,37 @@ program
   .option('--quick', 'shorter measurements and only the cells marked quick', false)
   .option('--keep', 'leave the cluster running afterwards (remove it with `vxchaos down <run-id>`)', false)
   .option('--out <dir>', 'report directory', resolve(ROOT, 'reports'))
-  .action(async (name: string, o: { provider: string; clients?: Libc[]; duration?: number; quick: boolean; keep: boolean; out: string }) => {
+  .option('--baseline <path>', 'compare against a previous run (run dir or matrix.json); exit 1 on a regression')
+  .action(async (name: string, o: { provider: string; clients?: Libc[]; duration?: number; quick: boolean; keep: boolean; out: string; baseline?: string }) => {
     const suite = loadSuite(name);
     if (o.provider !== 'netns') throw new VxError('E_PROVIDER', `provider "${o.provider}" cannot run here; see docs/kind.md`);
     const p = progress();
     const { matrix, dir } = await runSuite({ suite, provider: new NetnsProvider(), clients: o.clients, durationS: o.duration, quick: o.quick, keep: o.keep, outDir: o.out, progress: p });
     console.log(`\n${renderTerminal(matrix, process.stdout.isTTY === true)}\n`);
-    console.log(`reports: ${dir}/matrix.json`);
+    console.log(`reports: ${dir}/ (matrix.json, matrix.md, junit.xml, index.html)`);
     if (matrix.failed > 0) {
       console.log(`${matrix.failed} cell(s) did not meet their expectation`);
       process.exitCode = 1;
     }
+    if (o.baseline && (await compareCommand(o.baseline, dir, { out: dir })) !== 0) process.exitCode = 1;
+  });
+
+program
+  .command('report')
+  .description('regenerate matrix.md, junit.xml and index.html of a run from its matrix.json')
+  .argument('<run-dir>', 'e.g. reports/3f9a1c')
+  .action(async (runDir: string) => {
+    await reportCommand(runDir);
+  });
+
+program
+  .command('compare')
+  .description('per-cell regression verdicts between two runs (noise-tolerant); exit 1 on a regression')
+  .argument('<baseline>', 'run dir or matrix.json of the reference run')
+  .argument('<current>', 'run dir or matrix.json of the run under test')
+  .option('--out <path>', 'also write the Markdown here (a directory gets compare.md)')
+  .action(async (baseline: string, current: string, o: { out?: string }) => {
+    process.exitCode = await compareCommand(baseline, current, { out: o.out });
   });
 
 program
@@ -99,7 +127,7 @@ program
   .command('setup')
   .description('install missing Debian packages (as root, with apt-get) and build the probes')
   .option('--quiet', 'print only what is done', false)
-  .option('--with <purposes>', 'extra tool sets: bench,report', '')
+  .option('--with <purposes>', 'extra tool sets: bench,report (chromium for the HTML report test)', '')
   .action(async (o: { quiet: boolean; with: string }) => {
     const extra = o.with.split(',').filter(Boolean) as ('bench' | 'report')[];
     await setup({ quiet: o.quiet, purposes: ['netns', 'build', ...extra] });

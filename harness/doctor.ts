@@ -35,7 +35,7 @@ export const TOOLS: Tool[] = [
 ];
 
 function onPath(tool: string): boolean {
-  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin'])) {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
     try {
       accessSync(join(dir, tool), constants.X_OK);
       return true;

@@ -1,12 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { loadTopology } from './config/topology.ts';
 import { topologyFile, type CellSpec, type Suite } from './config/suite.ts';
 import { downAll } from './exec/ledger.ts';
 import { addFinalizer } from './exec/finalizers.ts';
-import { shell } from './exec/shell.ts';
 import { getFault } from './faults/index.ts';
 import type { AppliedFault } from './faults/fault.ts';
 import { getMitigation } from './mitigations/index.ts';
@@ -17,6 +15,7 @@ import { runProbe } from './measure/probe.ts';
 import type { Progress } from './progress.ts';
 import type { Cluster, Libc, Provider } from './providers/provider.ts';
 import { judge, SCHEMA_VERSION, type Cell, type ExpectationSpec, type Matrix } from './report/matrix.ts';
+import { writeReports } from './report/write.ts';
 
 export interface RunOptions {
   suite: Suite;
@@ -142,7 +141,7 @@ export async function runSuite(opts: RunOptions): Promise<{ matrix: Matrix; dir:
   const topo = loadTopology(topologyFile(suite.topology));
   progress.info(`run ${runId}: suite ${suite.name} on ${provider.name}, ${plans.length} cells, clients ${clients.join(', ')}${opts.quick ? ' (quick)' : ''}`);
   // Removes what the run created, from the on-disk ledger: works at any point, even mid-creation.
-  const removeFinalizer = addFinalizer(`run ${runId}`, () => downAll(shell, runId));
+  const removeFinalizer = addFinalizer(`run ${runId}`, () => downAll(undefined, runId));
   let cluster: Cluster | undefined;
   try {
     const t0 = Date.now();
@@ -176,15 +175,14 @@ export async function runSuite(opts: RunOptions): Promise<{ matrix: Matrix; dir:
       description: suite.description,
       failed: cells.filter(isFailing).length,
     };
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'matrix.json'), `${JSON.stringify(matrix, null, 2)}\n`);
+    await writeReports(matrix, dir);
     return { matrix, dir };
   } finally {
     if (opts.keep && cluster) {
       progress.warn(`--keep: cluster ${runId} left running; enter a node with \`ip netns exec vxc-${runId}-<node> bash\`, remove it with \`vxchaos down ${runId}\``);
     } else {
       const t0 = Date.now();
-      await downAll(shell, runId);
+      await downAll(undefined, runId);
       progress.done('cluster down', Date.now() - t0);
     }
     removeFinalizer();

@@ -66,7 +66,7 @@ class NetnsCluster implements Cluster {
   }
 
   async down(): Promise<void> {
-    const problems = await this.ctx.ledger.teardown(this.ctx.sh);
+    const problems = await this.ctx.ledger.teardown();
     if (problems.length) throw new VxError('E_TEARDOWN', `teardown left problems:\n${problems.join('\n')}`);
   }
 }
