@@ -1,0 +1,58 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, UnknownSuiteError } from '../errors.ts';
+import { FAULTS } from '../faults/index.ts';
+import { MITIGATIONS } from '../mitigations/index.ts';
+import { planCells } from '../runner.ts';
+import { listSuites, loadSuite } from './suite.ts';
+
+describe('suites', () => {
+  it('every shipped suite loads and names only known faults, modes and mitigations', () => {
+    const suites = listSuites();
+    expect(suites.map((s) => s.name)).toContain('flannel-arp');
+    for (const s of suites) {
+      const suite = loadSuite(s.name);
+      for (const c of suite.cells) {
+        const fault = FAULTS[c.fault];
+        expect(fault, `${s.name}: fault ${c.fault}`).toBeDefined();
+        if (c.mode) expect(fault!.modes).toContain(c.mode);
+        expect(MITIGATIONS[c.mitigation], `${s.name}: mitigation ${c.mitigation}`).toBeDefined();
+      }
+    }
+  });
+
+  it('flannel-arp: a clean baseline, the stale-peers incident, and the resync per client', () => {
+    const suite = loadSuite('flannel-arp');
+    const quick = planCells(suite, ['musl', 'glibc'], true);
+    expect(quick.map((p) => `${p.client}:${p.spec.fault}:${p.mode}:${p.spec.mitigation}:${p.spec.expect}`)).toEqual([
+      'musl:none:none:none:clean',
+      'musl:mac-churn:stale-peers:none:reproduces',
+      'musl:mac-churn:stale-peers:neigh-resync:clean',
+      'glibc:none:none:none:clean',
+      'glibc:mac-churn:stale-peers:none:reproduces',
+      'glibc:mac-churn:stale-peers:neigh-resync:clean',
+    ]);
+    expect(planCells(suite, ['musl'], false).some((p) => p.mode === 'live-peers')).toBe(true);
+  });
+
+  it('an unknown suite names the known ones', () => {
+    expect(() => loadSuite('no-such-suite')).toThrow(UnknownSuiteError);
+    expect(() => loadSuite('no-such-suite')).toThrow(/flannel-arp/);
+  });
+
+  it('rejects unknown fields and inconsistent expectations in a suite file, all at once', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vxc-suite-'));
+    const file = join(dir, 'x.yaml');
+    writeFileSync(file, 'name: x\ndescription: d\nworkload: {targets: [a], thredas: 2}\ncells:\n  - {expect: clean, affectedRate: [0.1, 0.2]}\n');
+    expect(() => loadSuite(file)).toThrow(ConfigError);
+    try {
+      loadSuite(file);
+    } catch (e) {
+      expect((e as ConfigError).problems.join('\n')).toContain('workload.thredas: unknown field "thredas"');
+    }
+    writeFileSync(file, 'name: x\ndescription: d\nworkload: {targets: [a]}\ncells:\n  - {expect: clean, affectedRate: [0.1, 0.2]}\n');
+    expect(() => loadSuite(file)).toThrow(/affectedRate: only for expect: reproduces/);
+  });
+});
