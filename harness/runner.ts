@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { cpus, hostname, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { loadTopology } from './config/topology.ts';
-import { topologyFile, type CellSpec, type Suite } from './config/suite.ts';
+import { topologyFile, type CellSpec, type Suite, type Workload } from './config/suite.ts';
+import { VxError } from './errors.ts';
 import { downAll } from './exec/ledger.ts';
 import { addFinalizer } from './exec/finalizers.ts';
 import { getFault } from './faults/index.ts';
@@ -63,24 +64,44 @@ export function isFailing(cell: Cell): boolean {
   return cell.verdict === 'fail' || (cell.verdict === 'not-reproduced' && cell.faultMode !== 'native');
 }
 
+/** connect targets: a topology service name (its ClusterIP and port) or a literal IPv4:port. */
+export function connectTargets(cluster: Cluster, targets: readonly string[]): { ips: string[]; port: number } {
+  const resolved = targets.map((t) => {
+    const svc = cluster.topology.services.find((s) => s.name === t);
+    if (svc) return { ip: svc.clusterIP, port: svc.port };
+    const m = /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(t);
+    if (!m) throw new VxError('E_WORKLOAD', `connect target "${t}" is neither a service of topology ${cluster.topology.name} nor IPv4:port`);
+    return { ip: m[1]!, port: Number(m[2]) };
+  });
+  const ports = new Set(resolved.map((r) => r.port));
+  if (ports.size !== 1) throw new VxError('E_WORKLOAD', `connect targets must share one port (got ${[...ports].join(', ')})`);
+  return { ips: resolved.map((r) => r.ip), port: resolved[0]!.port };
+}
+
 async function measureCell(cluster: Cluster, suite: Suite, plan: CellPlan, opts: RunOptions): Promise<Cell> {
-  const client = cluster.clients[plan.client];
-  if (!client) throw new Error(`no ${plan.client} client in the cluster`);
-  const wl = suite.workload;
-  const durationS = opts.durationS ?? (opts.quick ? (suite.quick.durationS ?? wl.durationS) : wl.durationS);
-  const threads = opts.quick ? (suite.quick.threads ?? wl.threads) : wl.threads;
+  const defaultClient = cluster.clients[plan.client];
+  if (!defaultClient) throw new VxError('E_CLIENT', `no ${plan.client} client in the cluster`);
   const log = (m: string) => opts.progress.info(m);
   // Entries pin a source port to one endpoint for 30 s+: every cell starts from an empty table.
   await Promise.all(cluster.nodes.map((n) => n.exec(['conntrack', '-F'], { nothrow: true })));
-  const ctx = { cluster, client, params: plan.spec.params, log };
+  const ctx = { cluster, client: defaultClient, params: plan.spec.params, log };
   let fault: AppliedFault | undefined;
   let mitigation: AppliedMitigation | undefined;
   const t0 = Date.now();
   try {
     fault = await getFault(plan.spec.fault).apply(ctx, plan.mode);
-    mitigation = await getMitigation(plan.spec.mitigation).apply(ctx);
+    mitigation = await getMitigation(plan.spec.mitigation).apply({ ...ctx, client: fault.client ?? defaultClient });
+    const wl: Workload = { ...suite.workload, ...fault.workload, ...mitigation.workload };
+    const client = mitigation.client ?? fault.client ?? defaultClient;
+    const durationS = opts.durationS ?? (opts.quick ? (suite.quick.durationS ?? wl.durationS) : wl.durationS);
+    const threads = opts.quick && !fault.workload?.threads && !mitigation.workload?.threads ? (suite.quick.threads ?? wl.threads) : wl.threads;
+    const source = wl.source === 'node' ? cluster.nodeProbe(client.node) : client;
+    const connect = wl.kind === 'connect' ? connectTargets(cluster, wl.targets) : undefined;
+    const probeArgs = connect
+      ? { targets: connect.ips, connectPort: connect.port, threads, durationS }
+      : { targets: wl.targets, threads, durationS, fresh: wl.fresh };
     const before = await snapshot(cluster.nodes);
-    const out = await runProbe(client, { targets: wl.targets, threads, durationS, fresh: wl.fresh });
+    const out = await runProbe(source, probeArgs);
     const after = await snapshot(cluster.nodes);
     const counters = delta(before, after);
     const errorsByKind: Record<string, number> = {};
@@ -101,7 +122,7 @@ async function measureCell(cluster: Cluster, suite: Suite, plan: CellPlan, opts:
       faultMode: plan.mode,
       mitigation: plan.spec.mitigation,
       workload: wl.kind,
-      target: wl.targets.join(','),
+      target: connect ? connect.ips.map((ip) => `${ip}:${connect.port}`).join(',') : wl.targets.join(','),
       samples: out.samples.length,
       errors,
       errorRate: out.samples.length ? errors / out.samples.length : 0,

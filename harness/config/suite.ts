@@ -11,8 +11,10 @@ export const CLUSTERS_DIR = join(ROOT, 'clusters');
 
 const Workload = z.strictObject({
   kind: z.enum(['resolve', 'connect']).default('resolve'),
-  /** Names (resolve) or ClusterIP:port service names (connect) the probe cycles through. */
+  /** resolve: names the probe cycles through. connect: topology service names or IPv4:port. */
   targets: z.array(z.string().min(1)).min(1),
+  /** Where the probe runs: the client pod, or the client node's own namespace (node → Service traffic). */
+  source: z.enum(['pod', 'node']).default('pod'),
   threads: z.number().int().min(1).max(512).default(8),
   durationS: z.number().positive().max(600).default(10),
   /** Fresh resolver state per lookup (short-lived clients). */

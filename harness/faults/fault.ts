@@ -1,3 +1,4 @@
+import type { Workload } from '../config/suite.ts';
 import type { ClientPod, Cluster } from '../providers/provider.ts';
 
 export type Params = Record<string, string | number | boolean>;
@@ -9,8 +10,16 @@ export interface FaultContext {
   log: (msg: string) => void;
 }
 
+/** What a fault or mitigation changes about the measurement itself (not the cluster). */
+export interface WorkloadChange {
+  /** e.g. fqdn: targets with a trailing dot; conntrack-race: more concurrent clients. */
+  workload?: Partial<Workload>;
+  /** Measure from another client pod (e.g. glibc-image: the same app on a glibc base image). */
+  client?: ClientPod;
+}
+
 /** A fault in place: what it measured while applying, and how to undo it. */
-export interface AppliedFault {
+export interface AppliedFault extends WorkloadChange {
   counters: Record<string, number>;
   revert(): Promise<void>;
 }

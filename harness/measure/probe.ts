@@ -1,5 +1,5 @@
 import { VxError } from '../errors.ts';
-import type { ClientPod, ExecTarget } from '../providers/provider.ts';
+import type { ProbeTarget } from '../providers/provider.ts';
 
 export interface Sample {
   thread: number;
@@ -57,7 +57,7 @@ export function parseProbeOutput(text: string): ProbeOutput {
 /** Worst case a lookup can take: glibc's timeout × attempts × search-list rounds, with margin. */
 const IN_FLIGHT_GRACE_S = 120;
 
-export async function runProbe(pod: ClientPod | (ExecTarget & { probe: readonly string[] }), args: ProbeArgs): Promise<ProbeOutput> {
+export async function runProbe(pod: ProbeTarget, args: ProbeArgs): Promise<ProbeOutput> {
   const bound = ((args.durationS ?? 60) + IN_FLIGHT_GRACE_S) * 1000;
   const r = await pod.exec([...pod.probe, ...probeArgv(args)], { timeoutMs: bound });
   return parseProbeOutput(r.stdout);

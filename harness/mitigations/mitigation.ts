@@ -1,8 +1,8 @@
-import type { FaultContext } from '../faults/fault.ts';
+import type { FaultContext, WorkloadChange } from '../faults/fault.ts';
 
 export type MitigationContext = FaultContext;
 
-export interface AppliedMitigation {
+export interface AppliedMitigation extends WorkloadChange {
   counters: Record<string, number>;
   revert(): Promise<void>;
 }

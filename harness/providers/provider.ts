@@ -43,10 +43,13 @@ export interface Pod extends ExecTarget {
   spawn(argv: readonly string[], opts: SpawnOptions): Promise<Daemon>;
 }
 
-export interface ClientPod extends Pod {
-  readonly libc: Libc;
-  /** argv prefix that runs vxprobe (images/probe) built against this pod's libc. */
+/** Somewhere vxprobe can run: argv prefix to run it there. */
+export interface ProbeTarget extends ExecTarget {
   readonly probe: readonly string[];
+}
+
+export interface ClientPod extends Pod, ProbeTarget {
+  readonly libc: Libc;
 }
 
 /** What flanneld publishes per node (kube: annotation flannel.alpha.coreos.com/backend-data). */
@@ -76,6 +79,8 @@ export interface Cluster {
   readonly clients: Readonly<Partial<Record<Libc, ClientPod>>>;
   readonly flannel: FlannelControl;
   node(name: string): ClusterNode;
+  /** vxprobe on a node's own network (as a host process, glibc): node → Service workloads. */
+  nodeProbe(node: string): ProbeTarget;
   /** Facts for the report: kernel, tool versions. */
   describe(): Promise<Record<string, string>>;
   down(): Promise<void>;

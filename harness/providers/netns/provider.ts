@@ -7,7 +7,7 @@ import { VxError } from '../../errors.ts';
 import { Ledger } from '../../exec/ledger.ts';
 import { shell, type Shell } from '../../exec/shell.ts';
 import { requireRoot, requireTools } from '../../doctor.ts';
-import type { Cluster, Libc, Provider, UpOptions } from '../provider.ts';
+import type { Cluster, Libc, ProbeTarget, Provider, UpOptions } from '../provider.ts';
 import { addPod } from './cni.ts';
 import { clusterRecords, dnsmasqArgv, unboundConf } from './dns.ts';
 import { FlannelEmulator } from './flannel.ts';
@@ -51,6 +51,11 @@ class NetnsCluster implements Cluster {
     const n = this.nodes.find((x) => x.name === name);
     if (!n) throw new VxError('E_NODE', `no node "${name}" in topology ${this.topology.name}`);
     return n;
+  }
+
+  nodeProbe(name: string): ProbeTarget {
+    const node = this.node(name);
+    return Object.assign(Object.create(node) as NetnsNode, { probe: [PROBE_BINARIES.glibc] });
   }
 
   async describe(): Promise<Record<string, string>> {

@@ -1,0 +1,68 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadSuite } from '../config/suite.ts';
+import { isRoot } from '../doctor.ts';
+import { downAll } from '../exec/ledger.ts';
+import { shell } from '../exec/shell.ts';
+import { progress } from '../progress.ts';
+import { NetnsProvider } from '../providers/netns/provider.ts';
+import type { Matrix } from '../report/matrix.ts';
+import { newRunId, runSuite } from '../runner.ts';
+
+describe.skipIf(!isRoot())('flannel-arp end to end on real namespaces (needs root)', () => {
+  const runId = newRunId();
+  afterAll(async () => {
+    await downAll(undefined, runId);
+  });
+
+  it('reproduces seed 002 with both resolvers, then neigh-resync makes it clean', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'vxc-e2e-'));
+    const { matrix, dir } = await runSuite({
+      suite: loadSuite('flannel-arp'),
+      provider: new NetnsProvider(),
+      quick: true,
+      keep: false,
+      durationS: 5,
+      outDir: out,
+      runId,
+      progress: progress({ quiet: true }),
+    });
+    const cell = (client: string, fault: string, mitigation: string) => matrix.cells.find((c) => c.client === client && c.fault === fault && c.mitigation === mitigation)!;
+    for (const client of ['musl', 'glibc']) {
+      const base = cell(client, 'none', 'none');
+      expect(base.errors, `${client} baseline`).toBe(0);
+      expect(base.p99Ms).toBeLessThan(100);
+
+      const broken = cell(client, 'mac-churn', 'none');
+      expect(broken.faultMode).toBe('stale-peers');
+      expect(broken.verdict, broken.reason).toBe('pass');
+      // One replica of three is unreachable: a share of lookups fails, each only after the resolver gives up.
+      expect(broken.affectedRate).toBeGreaterThan(0.1);
+      expect(broken.affectedRate).toBeLessThan(0.6);
+      expect(broken.errorsByKind.EAI_AGAIN).toBeGreaterThan(0);
+      expect(broken.maxMs).toBeGreaterThan(client === 'musl' ? 4500 : 9000);
+      expect(broken.counters['neigh.stalePeers']).toBe(2);
+
+      const fixed = cell(client, 'mac-churn', 'neigh-resync');
+      expect(fixed.verdict, fixed.reason).toBe('pass');
+      expect(fixed.errors).toBe(0);
+      expect(fixed.counters['resync.neighFixed']).toBe(2);
+    }
+    expect(matrix.failed).toBe(0);
+
+    // The contract: matrix.json as written, with the reports beside it.
+    const written = JSON.parse(readFileSync(join(dir, 'matrix.json'), 'utf8')) as Matrix;
+    expect(written.schemaVersion).toBe(1);
+    expect(written.cells).toHaveLength(6);
+    for (const key of ['client', 'fault', 'faultMode', 'mitigation', 'workload', 'target', 'samples', 'errors', 'errorRate', 'errorsByKind', 'p50Ms', 'p90Ms', 'p99Ms', 'p999Ms', 'maxMs', 'thresholdMs', 'overThreshold', 'counters', 'expectation', 'verdict']) {
+      expect(written.cells[0]).toHaveProperty(key);
+    }
+    for (const f of ['matrix.md', 'junit.xml', 'index.html']) expect(existsSync(join(dir, f)), f).toBe(true);
+
+    // Nothing of the run is left.
+    expect((await shell(['ip', 'netns', 'list'])).stdout).not.toContain(`vxc-${runId}-`);
+    expect(existsSync(`/run/vxchaos/${runId}`)).toBe(false);
+  });
+});
