@@ -91,11 +91,16 @@ async function measureCell(cluster: Cluster, suite: Suite, plan: CellPlan, opts:
   try {
     fault = await getFault(plan.spec.fault).apply(ctx, plan.mode);
     mitigation = await getMitigation(plan.spec.mitigation).apply({ ...ctx, client: fault.client ?? defaultClient });
-    const wl: Workload = { ...suite.workload, ...fault.workload, ...mitigation.workload };
+    const wl: Workload = { ...suite.workload, ...plan.spec.workload, ...fault.workload, ...mitigation.workload };
     const client = mitigation.client ?? fault.client ?? defaultClient;
     const durationS = opts.durationS ?? (opts.quick ? (suite.quick.durationS ?? wl.durationS) : wl.durationS);
     const threads = opts.quick && !fault.workload?.threads && !mitigation.workload?.threads ? (suite.quick.threads ?? wl.threads) : wl.threads;
     const source = wl.source === 'node' ? cluster.nodeProbe(client.node) : client;
+    if (wl.source === 'node' && wl.kind === 'resolve') {
+      // A node resolves through its own resolv.conf: the cluster DNS, FQDN targets, the workload's options.
+      const conf = `nameserver ${cluster.topology.dns.clusterIP}\n${wl.resolverOptions.length ? `options ${wl.resolverOptions.join(' ')}\n` : ''}`;
+      await source.writeFile('/etc/resolv.conf', conf);
+    }
     const connect = wl.kind === 'connect' ? connectTargets(cluster, wl.targets) : undefined;
     const probeArgs = connect
       ? { targets: connect.ips, connectPort: connect.port, threads, durationS }
@@ -104,6 +109,7 @@ async function measureCell(cluster: Cluster, suite: Suite, plan: CellPlan, opts:
     const out = await runProbe(source, probeArgs);
     const after = await snapshot(cluster.nodes);
     const counters = delta(before, after);
+    const final = { ...(await fault.finalCounters?.()), ...(await mitigation.finalCounters?.()) };
     const errorsByKind: Record<string, number> = {};
     let errors = 0;
     let slowErrors = 0;
@@ -134,7 +140,7 @@ async function measureCell(cluster: Cluster, suite: Suite, plan: CellPlan, opts:
       maxMs: lat.maxMs,
       thresholdMs: wl.thresholdMs,
       overThreshold: lat.overThreshold,
-      counters: { ...counters.total, ...fault.counters, ...mitigation.counters },
+      counters: { ...counters.total, ...fault.counters, ...mitigation.counters, ...final },
       expectation: plan.spec.expect,
       verdict,
       reason,
@@ -142,6 +148,8 @@ async function measureCell(cluster: Cluster, suite: Suite, plan: CellPlan, opts:
       threads,
       durationS: Math.round((Date.now() - t0) / 100) / 10,
       fresh: wl.fresh,
+      ...(plan.spec.name ? { name: plan.spec.name } : {}),
+      source: wl.source,
       histogram: lat.histogram,
       countersByNode: counters.byNode,
     };

@@ -56,3 +56,14 @@ describe('suites', () => {
     expect(() => loadSuite(file)).toThrow(/affectedRate: only for expect: reproduces/);
   });
 });
+
+describe('cell workload overrides', () => {
+  it('carry only the fields the cell sets (no defaults leak over the suite workload)', () => {
+    const suite = loadSuite('checksum-offload');
+    const control = suite.cells.find((c) => c.name === 'pod control')!;
+    expect(control.workload).toEqual({ source: 'pod' });
+    const dns = suite.cells.find((c) => c.name === 'dns over tcp')!;
+    expect(dns.workload).toEqual({ kind: 'resolve', targets: ['kube-dns.kube-system.svc.cluster.local.'], resolverOptions: ['use-vc'], fresh: true });
+    expect(suite.workload.source).toBe('node');
+  });
+});

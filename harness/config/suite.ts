@@ -9,18 +9,34 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const SUITES_DIR = join(ROOT, 'suites');
 export const CLUSTERS_DIR = join(ROOT, 'clusters');
 
-const Workload = z.strictObject({
-  kind: z.enum(['resolve', 'connect']).default('resolve'),
+/** Workload fields without defaults: a cell's override must carry only what the cell says. */
+const workloadFields = {
+  kind: z.enum(['resolve', 'connect']),
   /** resolve: names the probe cycles through. connect: topology service names or IPv4:port. */
   targets: z.array(z.string().min(1)).min(1),
   /** Where the probe runs: the client pod, or the client node's own namespace (node → Service traffic). */
-  source: z.enum(['pod', 'node']).default('pod'),
-  threads: z.number().int().min(1).max(512).default(8),
-  durationS: z.number().positive().max(600).default(10),
+  source: z.enum(['pod', 'node']),
+  threads: z.number().int().min(1).max(512),
+  durationS: z.number().positive().max(600),
   /** Fresh resolver state per lookup (short-lived clients). */
-  fresh: z.boolean().default(false),
-  thresholdMs: z.number().positive().default(1000),
+  fresh: z.boolean(),
+  /** source: node + kind: resolve — resolv.conf options of the node's own resolver (e.g. use-vc). */
+  resolverOptions: z.array(z.string().regex(/^[a-z0-9-]+(:\d+)?$/)),
+  thresholdMs: z.number().positive(),
+};
+
+const Workload = z.strictObject({
+  ...workloadFields,
+  kind: workloadFields.kind.default('resolve'),
+  source: workloadFields.source.default('pod'),
+  threads: workloadFields.threads.default(8),
+  durationS: workloadFields.durationS.default(10),
+  fresh: workloadFields.fresh.default(false),
+  resolverOptions: workloadFields.resolverOptions.default([]),
+  thresholdMs: workloadFields.thresholdMs.default(1000),
 });
+
+const WorkloadOverride = z.strictObject(workloadFields).partial();
 
 const Range = z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]);
 
@@ -29,6 +45,10 @@ const CellSpec = z.strictObject({
   mode: z.string().optional(),
   params: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
   mitigation: z.string().default('none'),
+  /** This cell measures a different workload than the suite's (e.g. a pod control beside node cells). */
+  workload: WorkloadOverride.optional(),
+  /** A label for the row when several cells share client × fault × mitigation (e.g. "pod control"). */
+  name: z.string().optional(),
   expect: z.enum(['reproduces', 'clean']),
   /** reproduces: the share of affected lookups must fall in [min, max]. */
   affectedRate: Range.optional(),

@@ -16,6 +16,8 @@ export interface WorkloadChange {
   workload?: Partial<Workload>;
   /** Measure from another client pod (e.g. glibc-image: the same app on a glibc base image). */
   client?: ClientPod;
+  /** State to read after the measurement, before reverting (e.g. conntrack entries the workload made). */
+  finalCounters?: () => Promise<Record<string, number>>;
 }
 
 /** A fault in place: what it measured while applying, and how to undo it. */

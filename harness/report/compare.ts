@@ -128,7 +128,7 @@ export function holmSignificant(pValues: readonly number[], alpha: number): bool
 // ---- matching and judging cells ----
 
 export function cellKey(c: Cell): string {
-  return [c.client, c.fault, c.faultMode, c.mitigation, c.workload, c.target].join(' | ');
+  return [c.client, c.fault, c.faultMode, c.mitigation, c.workload, c.target, ...(c.name ? [c.name] : [])].join(' | ');
 }
 
 /** Cells by key; a repeated key (should not happen) gets `#2`, `#3` so nothing is silently dropped. */

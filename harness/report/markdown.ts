@@ -18,13 +18,13 @@ export function hasManyTargets(cells: readonly Cell[]): boolean {
 
 /** `<client> / <fault>(<mode>) / <mitigation>`, plus `[workload target]` only when the matrix needs it. */
 export function cellName(c: Cell, withTarget: boolean): string {
-  const base = `${c.client} / ${faultLabel(c)} / ${c.mitigation}`;
+  const base = `${c.client}${c.name ? ` (${c.name})` : ''} / ${faultLabel(c)} / ${c.mitigation}`;
   return withTarget ? `${base} [${c.workload} ${c.target}]` : base;
 }
 
 /** The row a cell sits in when mitigations are the columns. */
 export function rowKey(c: Cell, withTarget: boolean): string {
-  return [c.client, c.fault, c.faultMode, ...(withTarget ? [c.workload, c.target] : [])].join('\u0000');
+  return [c.client, c.name ?? '', c.fault, c.faultMode, ...(withTarget ? [c.workload, c.target] : [])].join('\u0000');
 }
 
 /** Distinct values in first-seen order, with `none` first: the unmitigated column leads. */

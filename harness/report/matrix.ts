@@ -36,6 +36,10 @@ export interface Cell {
   durationS: number;
   /** Fresh resolver state per lookup (short-lived clients). */
   fresh: boolean;
+  /** Where the probe ran: the client pod or its node's own namespace. */
+  source?: 'pod' | 'node';
+  /** The suite's label for this cell when client × fault × mitigation is not unique (e.g. "pod control"). */
+  name?: string;
   /** Latencies in µs as an HdrHistogram, compressed base64 (hdr-histogram-js encodeIntoCompressedBase64). */
   histogram: string;
   /** Per-node counter deltas. */

@@ -7,7 +7,7 @@ export function renderTerminal(m: Matrix, color = false): string {
   const c = (code: number, s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
   const head = ['client', 'fault(mode)', 'mitigation', 'samples', 'affected', 'errors', 'p50 ms', 'p99 ms', 'max ms', `>${m.cells[0]?.thresholdMs ?? 1000}ms`, 'expect', 'verdict'];
   const rows = m.cells.map((x) => [
-    x.client,
+    x.name ? `${x.client} (${x.name})` : x.client,
     x.fault === 'none' ? 'none' : `${x.fault}(${x.faultMode})`,
     x.mitigation,
     String(x.samples),
@@ -36,14 +36,14 @@ export function renderTerminal(m: Matrix, color = false): string {
   const bad = m.cells.filter((x) => x.verdict !== 'pass');
   if (bad.length) {
     out.push('', 'Cells that did not meet their expectation:');
-    for (const x of bad) out.push(`  ${x.client} × ${x.fault}(${x.faultMode}) × ${x.mitigation}: ${x.verdict} — ${x.reason}`);
+    for (const x of bad) out.push(`  ${x.name ? `${x.client} (${x.name})` : x.client} × ${x.fault}(${x.faultMode}) × ${x.mitigation}: ${x.verdict} — ${x.reason}`);
   }
   const counters = m.cells.filter((x) => Object.values(x.counters).some((v) => v !== 0));
   if (counters.length) {
     out.push('', 'Counters (non-zero, summed over nodes):');
     for (const x of counters) {
       const kv = Object.entries(x.counters).filter(([, v]) => v !== 0).map(([k, v]) => `${k}=${v}`).join(' ');
-      out.push(`  ${x.client} × ${x.fault}(${x.faultMode}) × ${x.mitigation}: ${kv}`);
+      out.push(`  ${x.name ? `${x.client} (${x.name})` : x.client} × ${x.fault}(${x.faultMode}) × ${x.mitigation}: ${kv}`);
     }
   }
   return out.join('\n');

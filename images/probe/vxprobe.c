@@ -7,6 +7,8 @@
  *   L <thread> <start_us> <latency_us> <result> <detail>
  *   # done samples=<n> wall_us=<us>
  *
+ * With -L it is instead the endpoint of connect workloads: a TCP server that accepts and closes.
+ *
  * <result> is OK or a symbolic error (EAI_AGAIN, EAI_NONAME, ETIMEDOUT, ...): numbers differ between
  * libcs, names do not. <start_us> is relative to the probe's start.
  */
@@ -178,6 +180,27 @@ static void *run(void *arg) {
   return NULL;
 }
 
+/* -L: the endpoint side of connect workloads: accept and close, forever (the harness stops it by PID). */
+static int serve(int listen_port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)listen_port);
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 4096) < 0) {
+    perror("vxprobe -L");
+    return 3;
+  }
+  printf("# listening port=%d\n", listen_port);
+  fflush(stdout);
+  for (;;) {
+    int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+    if (c >= 0) close(c);
+  }
+}
+
 static void usage(FILE *f) {
   fprintf(f,
           "usage: vxprobe [-t threads] [-d seconds | -c count] [-f] [-4|-6] NAME...\n"
@@ -187,12 +210,14 @@ static void usage(FILE *f) {
           "  -c N   run N operations in total\n"
           "  -f     fresh resolver per lookup (res_init before each getaddrinfo)\n"
           "  -4/-6  ask for A or AAAA only (default: both, in parallel, as applications do)\n"
-          "  -C     TCP connect mode: time a new connection to IPV4:port\n");
+          "  -C     TCP connect mode: time a new connection to IPV4:port\n"
+          "  -L P   serve: accept and close TCP connections on port P (endpoint pods)\n");
 }
 
 int main(int argc, char **argv) {
   int opt;
-  while ((opt = getopt(argc, argv, "t:d:c:f46Cp:T:h")) != -1) {
+  int listen_port = 0;
+  while ((opt = getopt(argc, argv, "t:d:c:f46Cp:T:L:h")) != -1) {
     switch (opt) {
     case 't': threads = atoi(optarg); break;
     case 'd': duration_s = atof(optarg); break;
@@ -203,10 +228,12 @@ int main(int argc, char **argv) {
     case 'C': connect_mode = 1; break;
     case 'p': port = atoi(optarg); break;
     case 'T': connect_timeout_ms = atoi(optarg); break;
+    case 'L': listen_port = atoi(optarg); break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
   }
+  if (listen_port > 0) return serve(listen_port);
   for (; optind < argc && n_names < MAX_NAMES; optind++) names[n_names++] = argv[optind];
   if (n_names == 0 || threads < 1 || threads > 1024 || (duration_s <= 0 && count <= 0)) {
     usage(stderr);

@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Topology } from '../../config/topology.ts';
+import { kubePostrouting } from '../../kube/postrouting.ts';
+
+export { kubePostrouting, postroutingOnly } from '../../kube/postrouting.ts';
 
 export interface ServiceEndpoints {
   /** namespace/name:portName, as kube-proxy names a service port. */
@@ -10,7 +13,8 @@ export interface ServiceEndpoints {
   endpoints: { ip: string; port: number }[];
 }
 
-export type KubeProxyForm = Topology['kubeProxy'];
+export type { KubeProxyForm } from '../../kube/postrouting.ts';
+type KubeProxyForm = Topology['kubeProxy'];
 
 const base32 = (buf: Buffer): string => {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -35,23 +39,6 @@ export function portProtoHash(s: string): string {
 }
 export const svcChain = (sp: ServiceEndpoints) => `KUBE-SVC-${portProtoHash(sp.portName + sp.protocol)}`;
 export const sepChain = (sp: ServiceEndpoints, ep: { ip: string; port: number }) => `KUBE-SEP-${portProtoHash(sp.portName + sp.protocol + `${ep.ip}:${ep.port}`)}`;
-
-/**
- * KUBE-POSTROUTING in its two historic shapes. `historic` (before kubernetes PR 92035) masquerades every
- * packet carrying mark 0x4000 — including the outer VXLAN packet of a marked inner one, which is the double
- * SNAT of seed 001. `fixed` returns early for unmarked packets and clears the mark before masquerading.
- */
-export function kubePostrouting(form: KubeProxyForm, randomFully = true): string[] {
-  const masq = `-j MASQUERADE${randomFully ? ' --random-fully' : ''}`;
-  if (form === 'historic') {
-    return [`-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -m mark --mark 0x4000/0x4000 ${masq}`];
-  }
-  return [
-    '-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN',
-    '-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000',
-    `-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" ${masq}`,
-  ];
-}
 
 /** flanneld --ip-masq (FLANNEL-POSTRTG): pods reaching outside the pod network are masqueraded. */
 export function flannelMasq(topo: Topology, nodeSubnet: string): string[] {
@@ -96,9 +83,4 @@ export function natTable(topo: Topology, nodeSubnet: string, services: readonly 
     });
   }
   return ['*nat', ...[...chains].map((c) => `:${c} - [0:0]`), ...rules, 'COMMIT', ''].join('\n');
-}
-
-/** Only KUBE-POSTROUTING, for `iptables-restore --noflush`: how a mitigation swaps the form in place. */
-export function postroutingOnly(form: KubeProxyForm, randomFully = true): string {
-  return ['*nat', ':KUBE-POSTROUTING - [0:0]', ...kubePostrouting(form, randomFully), 'COMMIT', ''].join('\n');
 }

@@ -138,6 +138,14 @@ export class NetnsProvider implements Provider {
         const services = serviceEndpoints(topo, cluster);
         await Promise.all(cluster.nodes.map((n) => n.exec(['iptables-restore', '-w', '5'], { input: natTable(topo, n.podSubnet, services) })));
       });
+      if (cluster.serverPods.length) {
+        await step(`service endpoints (${cluster.serverPods.length})`, async () => {
+          for (const pod of cluster.serverPods) {
+            const svc = topo.services.find((s) => pod.name.startsWith(`${s.name}-`))!;
+            await pod.spawn([PROBE_BINARIES.glibc, '-L', String(svc.targetPort)], { name: 'server' });
+          }
+        });
+      }
       await step('upstream DNS (dnsmasq)', async () => {
         await fabric.spawn(dnsmasqArgv(topo, topo.underlayGateway), { name: 'dnsmasq' });
       });
