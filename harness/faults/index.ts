@@ -1,10 +1,12 @@
 import { VxError } from '../errors.ts';
 import { noFault, type Fault } from './fault.ts';
+import { checksumOffload } from './checksum-offload.ts';
 import { macChurn } from './mac-churn.ts';
 
 export const FAULTS: Record<string, Fault> = {
   [noFault.name]: noFault,
   [macChurn.name]: macChurn,
+  [checksumOffload.name]: checksumOffload,
 };
 
 export function getFault(name: string): Fault {
