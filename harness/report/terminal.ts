@@ -1,6 +1,8 @@
-import type { Matrix } from './matrix.ts';
+import type { Cell, Matrix } from './matrix.ts';
 
 const pad = (s: string, n: number, right = false) => (right ? s.padStart(n) : s.padEnd(n));
+
+const label = (x: Cell) => `${x.name ? `${x.client} (${x.name})` : x.client} × ${x.fault === 'none' ? 'none' : `${x.fault}(${x.faultMode})`} × ${x.mitigation}`;
 
 /** The matrix as a plain table for a terminal or a CI log. */
 export function renderTerminal(m: Matrix, color = false): string {
@@ -36,14 +38,14 @@ export function renderTerminal(m: Matrix, color = false): string {
   const bad = m.cells.filter((x) => x.verdict !== 'pass');
   if (bad.length) {
     out.push('', 'Cells that did not meet their expectation:');
-    for (const x of bad) out.push(`  ${x.name ? `${x.client} (${x.name})` : x.client} × ${x.fault}(${x.faultMode}) × ${x.mitigation}: ${x.verdict} — ${x.reason}`);
+    for (const x of bad) out.push(`  ${label(x)}: ${x.verdict} — ${x.reason}`);
   }
   const counters = m.cells.filter((x) => Object.values(x.counters).some((v) => v !== 0));
   if (counters.length) {
     out.push('', 'Counters (non-zero, summed over nodes):');
     for (const x of counters) {
       const kv = Object.entries(x.counters).filter(([, v]) => v !== 0).map(([k, v]) => `${k}=${v}`).join(' ');
-      out.push(`  ${x.name ? `${x.client} (${x.name})` : x.client} × ${x.fault}(${x.faultMode}) × ${x.mitigation}: ${kv}`);
+      out.push(`  ${label(x)}: ${kv}`);
     }
   }
   return out.join('\n');
