@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
-import { listSuites, loadSuite, ROOT } from './config/suite.ts';
+import { listSuites, loadSuite, ROOT, topologyFile } from './config/suite.ts';
 import { doctorReport, setup } from './doctor.ts';
 import { VxError } from './errors.ts';
 import { downAll } from './exec/ledger.ts';
@@ -8,11 +8,13 @@ import { installSignalHandlers, runFinalizers } from './exec/finalizers.ts';
 import { FAULTS } from './faults/index.ts';
 import { MITIGATIONS } from './mitigations/index.ts';
 import { progress } from './progress.ts';
+import { KindProvider, downAllKind } from './providers/kind/provider.ts';
+import { kindPlan } from './providers/kind/plan.ts';
 import { NetnsProvider } from './providers/netns/provider.ts';
 import type { Libc } from './providers/provider.ts';
 import { compareCommand, reportCommand } from './report/commands.ts';
 import { renderTerminal } from './report/terminal.ts';
-import { runSuite } from './runner.ts';
+import { planCells, runSuite } from './runner.ts';
 
 // sudo and some CI shells drop the sbin directories where ip, iptables and conntrack live.
 {
@@ -66,11 +68,24 @@ program
   .option('--keep', 'leave the cluster running afterwards (remove it with `vxchaos down <run-id>`)', false)
   .option('--out <dir>', 'report directory', resolve(ROOT, 'reports'))
   .option('--baseline <path>', 'compare against a previous run (run dir or matrix.json); exit 1 on a regression')
-  .action(async (name: string, o: { provider: string; clients?: Libc[]; duration?: number; quick: boolean; keep: boolean; out: string; baseline?: string }) => {
+  .option('--dry-run', 'print what would run (kind: every command, the generated kind config and manifests) and stop', false)
+  .addOption(new Option('--k8s-version <v>', 'kind: Kubernetes version of the pinned node image').env('VXCHAOS_K8S_VERSION'))
+  .addOption(new Option('--flannel-version <v>', 'kind: pinned kube-flannel version').env('VXCHAOS_FLANNEL_VERSION'))
+  .action(async (name: string, o: { provider: string; clients?: Libc[]; duration?: number; quick: boolean; keep: boolean; out: string; baseline?: string; dryRun: boolean; k8sVersion?: string; flannelVersion?: string }) => {
     const suite = loadSuite(name);
-    if (o.provider !== 'netns') throw new VxError('E_PROVIDER', `provider "${o.provider}" cannot run here; see docs/kind.md`);
+    const clients = o.clients ?? suite.clients;
+    if (o.dryRun) {
+      if (o.provider === 'kind') {
+        console.log(await kindPlan({ topologyFile: topologyFile(suite.topology), suiteName: suite.name, clients, k8sVersion: o.k8sVersion, flannelVersion: o.flannelVersion }));
+      } else {
+        console.log(`suite ${suite.name} on netns (topology ${suite.topology}), cells in order:`);
+        for (const c of planCells(suite, clients, o.quick)) console.log(`  ${c.client}${c.spec.name ? ` (${c.spec.name})` : ''} × ${c.spec.fault}(${c.mode}) × ${c.spec.mitigation} — expect ${c.spec.expect}`);
+      }
+      return;
+    }
+    const provider = o.provider === 'kind' ? new KindProvider({ outDir: o.out, keep: o.keep, k8sVersion: o.k8sVersion, flannelVersion: o.flannelVersion }) : new NetnsProvider();
     const p = progress();
-    const { matrix, dir } = await runSuite({ suite, provider: new NetnsProvider(), clients: o.clients, durationS: o.duration, quick: o.quick, keep: o.keep, outDir: o.out, progress: p });
+    const { matrix, dir } = await runSuite({ suite, provider, clients, durationS: o.duration, quick: o.quick, keep: o.keep, outDir: o.out, progress: p });
     console.log(`\n${renderTerminal(matrix, process.stdout.isTTY === true)}\n`);
     console.log(`reports: ${dir}/ (matrix.json, matrix.md, junit.xml, index.html)`);
     if (matrix.failed > 0) {
@@ -142,6 +157,10 @@ program
     if (!runId && !o.all) throw new VxError('E_BAD_FLAG', 'give a run id or --all');
     const r = await downAll(undefined, o.all ? undefined : runId);
     console.log(`removed ${r.runs.length} run ledger(s)${r.namespaces.length ? ` and ${r.namespaces.length} stray namespace(s)` : ''}`);
+    if (o.all) {
+      const kind = await downAllKind();
+      if (kind.length) console.log(`deleted kind cluster(s): ${kind.join(', ')}`);
+    }
     if (r.problems.length) {
       console.error(r.problems.join('\n'));
       process.exitCode = 1;
