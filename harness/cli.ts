@@ -167,6 +167,17 @@ program
     }
   });
 
+program
+  .command('bench')
+  .description('benchmark the harness: cluster up/down for 3–50 nodes, probe accuracy vs a packet capture,\nprobe headroom vs dnsperf, suite wall time; writes reports/bench/<run-id>/bench.{json,md}')
+  .option('--quick', 'shorter measurements, skip the full flannel-arp suite', false)
+  .option('--out <dir>', 'report directory', resolve(ROOT, 'reports', 'bench'))
+  .action(async (o: { quick: boolean; out: string }) => {
+    const { runBench } = await import('./bench/bench.ts'); // loaded only when benchmarking
+    const { dir, markdown } = await runBench({ out: o.out, quick: o.quick, log: (s) => process.stderr.write(`${s}\n`) });
+    console.log(`\n${markdown}\nbench: ${dir}/bench.json`);
+  });
+
 installSignalHandlers((s) => process.stderr.write(`${s}\n`));
 
 try {

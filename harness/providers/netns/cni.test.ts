@@ -19,6 +19,6 @@ describe('flannel CNI delegate and VXLAN peer state', () => {
       'route replace 10.244.1.0/24 via 10.244.1.0 dev flannel.1 onlink',
       'neigh replace 10.244.1.0 lladdr aa:bb:cc:dd:ee:ff dev flannel.1 nud permanent',
     ]);
-    expect(c.bridge).toEqual(['fdb append aa:bb:cc:dd:ee:ff dev flannel.1 self permanent dst 172.18.0.3']);
+    expect(c.bridge).toEqual(['fdb replace aa:bb:cc:dd:ee:ff dev flannel.1 self permanent dst 172.18.0.3']);
   });
 });

@@ -1,0 +1,184 @@
+import type { Libc } from '../providers/provider.ts';
+import type { DnsperfStats, LinearFit } from './stats.ts';
+
+/** bench.json — fields may be added; renaming or dropping one bumps this. */
+export const BENCH_SCHEMA_VERSION = 1;
+
+export interface Machine {
+  hostname: string;
+  cpus: number;
+  cpuModel: string;
+  memGiB: number;
+  kernel: string;
+  os: string;
+  node: string;
+  /** Debian package versions of the tools the figures depend on. */
+  tools: Record<string, string>;
+}
+
+export interface LifecycleRun {
+  nodes: number;
+  rep: number;
+  runId: string;
+  /** DNS replicas + the web endpoint + one client per node. */
+  pods: number;
+  namespaces: number;
+  /** provider.up + the per-node client pods: a cluster that answers DNS from every node. */
+  upMs: number;
+  providerUpMs: number;
+  clientsMs: number;
+  /** downAll(run): processes, namespaces, files — what `vxchaos suite` does at the end. */
+  downMs: number;
+  /** The provider's own steps (ms), to see which one grows. */
+  steps: Record<string, number>;
+  clients: number;
+  clientsResolving: number;
+  /** MemAvailable before up − after up: everything, kernel included, but also whatever else the machine did. */
+  memUsedMiB: number;
+  /** RSS of the run's daemons after up. */
+  rssMiB: number;
+  /** MemAvailable after up: how close the run came to running out (watching `free`). */
+  memAvailableAfterUpMiB: number;
+  /** Namespaces of the run still listed after down (must be none). */
+  leftovers: string[];
+}
+
+export interface LifecycleSize {
+  nodes: number;
+  reps: number;
+  /** Median over reps. */
+  upMs: number;
+  downMs: number;
+  memUsedMiB: number;
+  rssMiB: number;
+  /** Median ms per provider step (counts stripped from step names) plus the bench's client pods. */
+  steps: Record<string, number>;
+}
+
+export interface LifecycleResult {
+  runs: LifecycleRun[];
+  sizes: LifecycleSize[];
+  upFit: LinearFit;
+  downFit: LinearFit;
+  /** Up time per added node between consecutive sizes: superlinear growth shows as a rising cost. */
+  upSegmentsMsPerNode: { from: number; to: number; msPerNode: number }[];
+  skipped: { nodes: number; reason: string }[];
+}
+
+export interface LatencyPct {
+  p50Us: number;
+  p99Us: number;
+  maxUs: number;
+}
+
+export interface StallSample {
+  captureMs: number;
+  probeMs: number;
+  /** probe − capture. */
+  errorMs: number;
+  /** (probe − capture) / capture. */
+  relError: number;
+}
+
+export interface AccuracyRun {
+  libc: Libc;
+  kind: 'baseline' | 'stall';
+  target: string;
+  lookups: number;
+  /** Lookups compared (complete on the wire and OK in the probe). */
+  compared: number;
+  /** Packets tcpdump reports dropped by the kernel (a lost packet would distort ground truth). */
+  captureDrops: number;
+  pcap: string;
+  probe: LatencyPct;
+  capture: LatencyPct;
+  /** probe p50 − capture p50 over the same lookups. */
+  p50DiffUs: number;
+  p99DiffUs: number;
+  /** probe − capture per lookup. */
+  perLookupErrorUs: { min: number; p50: number; p99: number; max: number };
+  /** Spread of (capture start − probe start) over the run: small means lookups were paired right. */
+  alignJitterUs: number;
+  stalls: StallSample[];
+  /** Queries the stall rule dropped (stall runs). */
+  injectedDrops?: number;
+}
+
+export interface AccuracyResult {
+  runs: AccuracyRun[];
+  stallRule?: string;
+}
+
+export interface HeadroomProbe {
+  libc: Libc;
+  lookups: number;
+  errors: number;
+  wallS: number;
+  lookupsPerS: number;
+  /** DNS queries per second: two per lookup (A + AAAA). */
+  qps: number;
+  /** qps / dnsperf qps. */
+  ratio: number;
+}
+
+export interface HeadroomRun {
+  target: 'replica' | 'clusterIP';
+  server: string;
+  /** Queries in flight: dnsperf -q, probe threads × 2 (A + AAAA). */
+  inFlight: number;
+  durationS: number;
+  /** The faster of the dnsperf runs (before and after the probes): the reference for the ratio. */
+  dnsperf: DnsperfStats;
+  dnsperfRuns: DnsperfStats[];
+  probes: HeadroomProbe[];
+}
+
+export interface HeadroomResult {
+  runs: HeadroomRun[];
+}
+
+export interface SuiteRun {
+  suite: string;
+  quick: boolean;
+  runId: string;
+  /** runSuite from call to return: cluster up, every cell, reports, cluster down. */
+  wallS: number;
+  cells: number;
+  failed: number;
+  verdicts: Record<string, number>;
+  reportDir: string;
+}
+
+export interface SuitesResult {
+  runs: SuiteRun[];
+  skipped: { what: string; reason: string }[];
+}
+
+export interface TargetCheck {
+  id: string;
+  what: string;
+  goal: string;
+  measured: string;
+  /** null: not measured in this run (skipped or failed section). */
+  pass: boolean | null;
+  note?: string;
+}
+
+export interface BenchResult {
+  schemaVersion: number;
+  runId: string;
+  startedAt: string;
+  durationS: number;
+  quick: boolean;
+  machine: Machine;
+  lifecycle?: LifecycleResult;
+  accuracy?: AccuracyResult;
+  headroom?: HeadroomResult;
+  suites?: SuitesResult;
+  /** 1-minute load average when the bench started and ended. */
+  loadAverage: { start: number; end: number };
+  /** Run ids of other vxchaos runs seen while the bench ran: they compete for the same CPUs. */
+  otherRuns: string[];
+  errors: { section: string; message: string }[];
+  targets: TargetCheck[];
+}
