@@ -56,6 +56,7 @@ export function expectationOf(spec: CellSpec): ExpectationSpec {
     maxAffectedRate: spec.affectedRate?.[1] ?? 1,
     maxCleanAffectedRate: spec.maxAffectedRate ?? 0,
     maxCleanP99Ms: spec.maxP99Ms ?? 100,
+    ...(spec.stallMs ? { stallMs: spec.stallMs } : {}),
   };
 }
 
@@ -78,19 +79,26 @@ export function connectTargets(cluster: Cluster, targets: readonly string[]): { 
   return { ips: resolved.map((r) => r.ip), port: resolved[0]!.port };
 }
 
+/** Median of latencies in µs, as ms (0 for none). */
+export function medianMs(latenciesUs: readonly number[]): number {
+  if (latenciesUs.length === 0) return 0;
+  const sorted = [...latenciesUs].sort((a, b) => a - b);
+  return Math.round(sorted[Math.floor((sorted.length - 1) / 2)]!) / 1000;
+}
+
 async function measureCell(cluster: Cluster, suite: Suite, plan: CellPlan, opts: RunOptions): Promise<Cell> {
   const defaultClient = cluster.clients[plan.client];
   if (!defaultClient) throw new VxError('E_CLIENT', `no ${plan.client} client in the cluster`);
   const log = (m: string) => opts.progress.info(m);
   // Entries pin a source port to one endpoint for 30 s+: every cell starts from an empty table.
   await Promise.all(cluster.nodes.map((n) => n.exec(['conntrack', '-F'], { nothrow: true })));
-  const ctx = { cluster, client: defaultClient, params: plan.spec.params, log };
+  const ctx = { cluster, client: defaultClient, params: plan.spec.params, log, workload: { ...suite.workload, ...plan.spec.workload } };
   let fault: AppliedFault | undefined;
   let mitigation: AppliedMitigation | undefined;
   const t0 = Date.now();
   try {
     fault = await getFault(plan.spec.fault).apply(ctx, plan.mode);
-    mitigation = await getMitigation(plan.spec.mitigation).apply({ ...ctx, client: fault.client ?? defaultClient });
+    mitigation = await getMitigation(plan.spec.mitigation).apply({ ...ctx, client: fault.client ?? defaultClient, workload: { ...ctx.workload, ...fault.workload } });
     const wl: Workload = { ...suite.workload, ...plan.spec.workload, ...fault.workload, ...mitigation.workload };
     const client = mitigation.client ?? fault.client ?? defaultClient;
     const durationS = opts.durationS ?? (opts.quick ? (suite.quick.durationS ?? wl.durationS) : wl.durationS);
@@ -121,7 +129,8 @@ async function measureCell(cluster: Cluster, suite: Suite, plan: CellPlan, opts:
     }
     const lat = summarize(out.samples.map((s) => s.latencyUs), wl.thresholdMs);
     const affected = errors + lat.overThreshold - slowErrors;
-    const { verdict, reason } = judge(expectationOf(plan.spec), { samples: out.samples.length, errors, overThreshold: lat.overThreshold, p99Ms: lat.p99Ms, errorsByKind }, affected);
+    const stallP50Ms = medianMs(out.samples.filter((s) => s.result !== 'OK' || s.latencyUs > wl.thresholdMs * 1000).map((s) => s.latencyUs));
+    const { verdict, reason } = judge(expectationOf(plan.spec), { samples: out.samples.length, errors, overThreshold: lat.overThreshold, p99Ms: lat.p99Ms, errorsByKind, stallP50Ms }, affected);
     return {
       client: plan.client,
       fault: plan.spec.fault,
@@ -152,6 +161,8 @@ async function measureCell(cluster: Cluster, suite: Suite, plan: CellPlan, opts:
       source: wl.source,
       histogram: lat.histogram,
       countersByNode: counters.byNode,
+      stallP50Ms,
+      ...(plan.spec.stallMs ? { expectedStallMs: plan.spec.stallMs } : {}),
     };
   } finally {
     await mitigation?.revert();
@@ -169,9 +180,14 @@ export async function runSuite(opts: RunOptions): Promise<{ matrix: Matrix; dir:
   await provider.preflight();
   const topo = loadTopology(topologyFile(suite.topology));
   progress.info(`run ${runId}: suite ${suite.name} on ${provider.name}, ${plans.length} cells, clients ${clients.join(', ')}${opts.quick ? ' (quick)' : ''}`);
-  // Removes what the run created, from the on-disk ledger: works at any point, even mid-creation.
-  const removeFinalizer = addFinalizer(`run ${runId}`, () => downAll(undefined, runId));
   let cluster: Cluster | undefined;
+  // Removes what the run created: the provider's own teardown once the cluster exists, and the on-disk
+  // ledger (netns), which works at any point, even mid-creation.
+  const teardown = async () => {
+    await cluster?.down().catch((e: Error) => progress.warn(`teardown: ${e.message}`));
+    await downAll(undefined, runId);
+  };
+  const removeFinalizer = addFinalizer(`run ${runId}`, teardown);
   try {
     const t0 = Date.now();
     cluster = await provider.up(topo, {
@@ -208,10 +224,11 @@ export async function runSuite(opts: RunOptions): Promise<{ matrix: Matrix; dir:
     return { matrix, dir };
   } finally {
     if (opts.keep && cluster) {
-      progress.warn(`--keep: cluster ${runId} left running; enter a node with \`ip netns exec vxc-${runId}-<node> bash\`, remove it with \`vxchaos down ${runId}\``);
+      const enter = provider.name === 'netns' ? `ip netns exec vxc-${runId}-<node> bash` : `docker exec -it <node> bash`;
+      progress.warn(`--keep: cluster ${runId} left running; enter a node with \`${enter}\`, remove it with \`vxchaos down ${provider.name === 'netns' ? runId : '--all'}\``);
     } else {
       const t0 = Date.now();
-      await downAll(undefined, runId);
+      await teardown();
       progress.done('cluster down', Date.now() - t0);
     }
     removeFinalizer();

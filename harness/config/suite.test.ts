@@ -67,3 +67,39 @@ describe('cell workload overrides', () => {
     expect(suite.workload.source).toBe('node');
   });
 });
+
+describe('conntrack-race and dead-upstream suites', () => {
+  it('conntrack-race: under --quick, each libc\'s own stall, the glibc options, and nodelocaldns for both', () => {
+    const suite = loadSuite('conntrack-race');
+    const quick = planCells(suite, ['musl', 'glibc'], true);
+    const find = (client: string, mitigation: string) => quick.find((p) => p.client === client && p.mode === 'emulated' && p.spec.mitigation === mitigation && !p.spec.name)?.spec;
+    expect(find('musl', 'none')?.stallMs).toEqual([2000, 3500]);
+    expect(find('glibc', 'none')?.stallMs).toEqual([4000, 6500]);
+    for (const m of ['single-request', 'single-request-reopen', 'use-vc']) {
+      expect(find('musl', m)?.expect, `musl ${m}`).toBe('reproduces');
+      expect(find('glibc', m)?.expect, `glibc ${m}`).toBe('clean');
+    }
+    expect(find('musl', 'nodelocaldns')?.expect).toBe('clean');
+    expect(find('glibc', 'nodelocaldns')?.expect).toBe('clean');
+    expect(find('glibc', 'glibc-image')).toBeUndefined();
+    expect(quick.some((p) => p.mode === 'native')).toBe(true);
+  });
+
+  it('dead-upstream: external names stall under none, cluster names do not, both fixes are clean', () => {
+    const suite = loadSuite('dead-upstream');
+    const plans = planCells(suite, ['musl'], true).filter((p) => p.spec.fault === 'dead-upstream');
+    expect(plans.map((p) => `${p.spec.mitigation}${p.spec.name ? `/${p.spec.name}` : ''}:${p.spec.expect}`)).toEqual([
+      'none:reproduces',
+      'none/cluster names:clean',
+      'drop-dead-upstream:clean',
+      'forwarder-policy:clean',
+    ]);
+  });
+
+  it('stallMs is only for reproduces, and min ≤ max', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vxc-suite-'));
+    const file = join(dir, 'x.yaml');
+    writeFileSync(file, 'name: x\ndescription: d\nworkload: {targets: [a]}\ncells:\n  - {expect: clean, stallMs: [1, 2]}\n  - {expect: reproduces, stallMs: [3, 2]}\n');
+    expect(() => loadSuite(file)).toThrow(/cells\[0\]\.stallMs: only for expect: reproduces[\s\S]*cells\[1\]\.stallMs: min is above max/);
+  });
+});

@@ -59,6 +59,8 @@ const CellSpec = z.strictObject({
   quick: z.boolean().default(true),
   /** Only for these clients (default: all of the suite's clients). */
   clients: z.array(z.enum(['musl', 'glibc'])).optional(),
+  /** reproduces: the median latency of the affected lookups must fall in [min, max] ms (e.g. musl's 2.5 s stall). */
+  stallMs: z.tuple([z.number().min(0), z.number().positive()]).optional(),
 });
 
 export const SuiteSchema = z.strictObject({
@@ -116,6 +118,8 @@ export function loadSuite(nameOrPath: string): Suite {
     if (c.affectedRate && c.affectedRate[0] > c.affectedRate[1]) problems.push(`cells[${i}].affectedRate: min is above max`);
     if ((c.maxAffectedRate !== undefined || c.maxP99Ms !== undefined) && c.expect !== 'clean') problems.push(`cells[${i}]: maxAffectedRate/maxP99Ms are only for expect: clean`);
     if (c.fault === 'none' && c.mode) problems.push(`cells[${i}].mode: fault "none" has no modes`);
+    if (c.stallMs && c.expect !== 'reproduces') problems.push(`cells[${i}].stallMs: only for expect: reproduces`);
+    if (c.stallMs && c.stallMs[0] > c.stallMs[1]) problems.push(`cells[${i}].stallMs: min is above max`);
   });
   if (problems.length) throw new ConfigError(file, problems);
   return suite;

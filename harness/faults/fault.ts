@@ -8,6 +8,8 @@ export interface FaultContext {
   client: ClientPod;
   params: Params;
   log: (msg: string) => void;
+  /** The workload about to be measured, before this fault's or mitigation's own changes (e.g. fqdn rewrites its targets). */
+  workload?: Workload;
 }
 
 /** What a fault or mitigation changes about the measurement itself (not the cluster). */

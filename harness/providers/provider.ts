@@ -70,6 +70,30 @@ export interface FlannelControl {
   thaw(nodes: readonly string[]): Promise<void>;
 }
 
+/**
+ * How the cluster DNS picks among its upstreams for names outside the cluster domain — CoreDNS `forward`:
+ * `sequential` = `policy sequential` + `max_fails 0` (always in list order, a silent server costs its read
+ * timeout on every query); `random` = `policy random` + `max_fails 0` (no health checks: a silent server is
+ * picked again and again); `health-checked` = the default (`max_fails 2`, `health_check 0.5s`: a silent
+ * server is marked down and skipped). Providers say in their docs how closely they follow each.
+ */
+export type ForwardPolicy = 'sequential' | 'random' | 'health-checked';
+
+export interface UpstreamConfig {
+  servers: string[];
+  policy: ForwardPolicy;
+}
+
+/** Control over the cluster DNS's forwarding (kube: the CoreDNS Corefile's `forward` block). */
+export interface ClusterDnsControl {
+  /** Where the replicas forward external names now, in order. */
+  upstreams(): Promise<UpstreamConfig>;
+  /** Rewrite every replica's forwarder; resolves once every replica answers again. */
+  setUpstreams(servers: readonly string[], policy: ForwardPolicy): Promise<void>;
+  /** An upstream address inside the run that takes queries and never answers (packets dropped in silence). */
+  deadUpstream(): Promise<string>;
+}
+
 export interface Cluster {
   readonly provider: string;
   readonly runId: string;
@@ -78,6 +102,7 @@ export interface Cluster {
   readonly dnsPods: readonly Pod[];
   readonly clients: Readonly<Partial<Record<Libc, ClientPod>>>;
   readonly flannel: FlannelControl;
+  readonly clusterDns: ClusterDnsControl;
   node(name: string): ClusterNode;
   /** vxprobe on a node's own network (as a host process, glibc): node → Service workloads. */
   nodeProbe(node: string): ProbeTarget;

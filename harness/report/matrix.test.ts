@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { medianMs } from '../runner.ts';
 import { judge, type ExpectationSpec, type Measured } from './matrix.ts';
 
 const base: ExpectationSpec = { expect: 'reproduces', minAffectedRate: 0.15, maxAffectedRate: 0.55, maxCleanAffectedRate: 0, maxCleanP99Ms: 100 };
@@ -21,5 +22,32 @@ describe('verdicts', () => {
     expect(bad.reason).toMatch(/expected clean .* saw 2\/1000 affected/);
     expect(judge(clean, m(1000, 0, 250), 0).verdict).toBe('fail');
     expect(judge(clean, m(0, 0, 0), 0).verdict).toBe('fail');
+  });
+});
+
+describe('stall level (stallMs)', () => {
+  const musl: ExpectationSpec = { ...base, minAffectedRate: 0.01, maxAffectedRate: 1, stallMs: [2000, 3500] };
+  const withStall = (stallP50Ms: number): Measured => ({ ...m(100, 0, 5000), overThreshold: 30, stallP50Ms });
+
+  it('passes when the affected lookups stall as long as expected, and says how long', () => {
+    const r = judge(musl, withStall(2504), 30);
+    expect(r.verdict).toBe('pass');
+    expect(r.reason).toContain("affected lookups' median 2504 ms");
+  });
+
+  it('fails with expected and seen when the stall is of the other libc', () => {
+    const r = judge(musl, withStall(5005), 30);
+    expect(r.verdict).toBe('fail');
+    expect(r.reason).toMatch(/expected stalls of 2000–3500 ms .* saw .*median 5005 ms/);
+  });
+
+  it('does not turn a missing symptom into a stall failure', () => {
+    expect(judge(musl, withStall(0), 0).verdict).toBe('not-reproduced');
+  });
+
+  it('medianMs: the middle latency in ms, 0 for none', () => {
+    expect(medianMs([])).toBe(0);
+    expect(medianMs([5_000_000, 2_500_000, 2_600_000])).toBe(2600);
+    expect(medianMs([1000, 3000])).toBe(1);
   });
 });

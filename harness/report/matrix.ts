@@ -44,6 +44,10 @@ export interface Cell {
   histogram: string;
   /** Per-node counter deltas. */
   countersByNode: Record<string, Record<string, number>>;
+  /** Median latency of the affected lookups in ms (how long a stall lasts: musl 2.5 s, glibc 5 s); 0 if none. */
+  stallP50Ms?: number;
+  /** The stall level the suite expected, [min, max] ms, when it set one. */
+  expectedStallMs?: [number, number];
 }
 
 export interface Matrix {
@@ -73,6 +77,8 @@ export interface ExpectationSpec {
   maxCleanAffectedRate: number;
   /** clean: p99 must stay under this. */
   maxCleanP99Ms: number;
+  /** reproduces: the median latency of the affected lookups must fall in [min, max] ms (musl ≈ 2.5 s, glibc ≈ 5 s). */
+  stallMs?: readonly [number, number];
 }
 
 export interface Measured {
@@ -81,6 +87,8 @@ export interface Measured {
   overThreshold: number;
   p99Ms: number;
   errorsByKind: Record<string, number>;
+  /** Median latency of the affected lookups (ms); 0 when none was affected. */
+  stallP50Ms?: number;
 }
 
 /** Failed lookups count once; slow but successful ones count as affected too. */
@@ -108,5 +116,12 @@ export function judge(spec: ExpectationSpec, m: Measured, affected: number): { v
   }
   if (rate < spec.minAffectedRate) return { verdict: 'not-reproduced', reason: `expected the symptom (≥ ${pct(spec.minAffectedRate)} affected), saw ${seen}` };
   if (rate > spec.maxAffectedRate) return { verdict: 'fail', reason: `expected ${pct(spec.minAffectedRate)}–${pct(spec.maxAffectedRate)} affected, saw ${seen}` };
+  if (spec.stallMs) {
+    const [lo, hi] = spec.stallMs;
+    const stall = m.stallP50Ms ?? 0;
+    const withStall = `${seen}, affected lookups' median ${stall.toFixed(0)} ms`;
+    if (stall < lo || stall > hi) return { verdict: 'fail', reason: `expected stalls of ${lo}–${hi} ms (median of affected lookups), saw ${withStall}` };
+    return { verdict: 'pass', reason: `reproduced as expected: ${withStall}` };
+  }
   return { verdict: 'pass', reason: `reproduced as expected: ${seen}` };
 }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import pRetry from 'p-retry';
 import { ROOT } from '../../config/suite.ts';
@@ -9,7 +9,7 @@ import { shell, type Shell } from '../../exec/shell.ts';
 import { requireRoot, requireTools } from '../../doctor.ts';
 import type { Cluster, Libc, ProbeTarget, Provider, UpOptions } from '../provider.ts';
 import { addPod } from './cni.ts';
-import { clusterRecords, dnsmasqArgv, unboundConf } from './dns.ts';
+import { clusterRecords, dnsmasqArgv, NetnsClusterDns } from './dns.ts';
 import { FlannelEmulator } from './flannel.ts';
 import { natTable, type ServiceEndpoints } from './kube-proxy.ts';
 import { makeFabric, makeNode, netnsName } from './network.ts';
@@ -38,6 +38,7 @@ class NetnsCluster implements Cluster {
   clients: Partial<Record<Libc, NetnsClientPod>> = {};
   fabric?: NetnsTarget;
   flannel: FlannelEmulator;
+  clusterDns: NetnsClusterDns;
 
   constructor(
     readonly runId: string,
@@ -45,6 +46,7 @@ class NetnsCluster implements Cluster {
     readonly ctx: NetnsContext,
   ) {
     this.flannel = new FlannelEmulator(topology, this.nodes);
+    this.clusterDns = new NetnsClusterDns(topology, this.dnsPods, () => this.fabric, ctx.ledger.dir);
   }
 
   node(name: string): NetnsNode {
@@ -150,13 +152,7 @@ export class NetnsProvider implements Provider {
         await fabric.spawn(dnsmasqArgv(topo, topo.underlayGateway), { name: 'dnsmasq' });
       });
       await step(`cluster DNS (${cluster.dnsPods.length} unbound replicas)`, async () => {
-        for (const pod of cluster.dnsPods) {
-          const dir = join(ctx.ledger.dir, 'dns', pod.name);
-          mkdirSync(dir, { recursive: true });
-          const conf = join(dir, 'unbound.conf');
-          writeFileSync(conf, unboundConf(topo, { dir, upstreams: [topo.underlayGateway] }));
-          await pod.spawn(['unbound', '-d', '-p', '-c', conf], { name: 'unbound' });
-        }
+        await cluster.clusterDns.start();
         await waitForDns(cluster);
       });
       return cluster;

@@ -1,0 +1,96 @@
+import { VxError } from '../errors.ts';
+import type { ClientPod } from '../providers/provider.ts';
+import type { AppliedMitigation, Mitigation, MitigationContext } from './mitigation.ts';
+
+const RESOLV_CONF = '/etc/resolv.conf';
+
+/**
+ * resolv.conf with these options set: an option of the same name (ndots:5 → ndots:2) is replaced, the rest
+ * kept, all on one `options` line at the end (glibc and musl read every options line; one is clearer).
+ */
+export function withOptions(conf: string, options: readonly string[]): string {
+  const key = (o: string) => o.split(':')[0];
+  const lines = conf.split('\n').filter((l) => l.trim() !== '');
+  const existing = lines.filter((l) => /^options\s/.test(l)).flatMap((l) => l.trim().split(/\s+/).slice(1));
+  const merged = [...existing.filter((o) => !options.some((n) => key(n) === key(o))), ...options];
+  return `${[...lines.filter((l) => !/^options\s/.test(l)), `options ${merged.join(' ')}`].join('\n')}\n`;
+}
+
+/** resolv.conf with one more nameserver after the existing ones (a duplicate is not added twice). */
+export function withNameserver(conf: string, ip: string): string {
+  const lines = conf.split('\n').filter((l) => l.trim() !== '');
+  if (lines.some((l) => l.trim() === `nameserver ${ip}`)) return `${lines.join('\n')}\n`;
+  const last = lines.reduce((at, l, i) => (/^nameserver\s/.test(l) ? i : at), -1);
+  lines.splice(last + 1, 0, `nameserver ${ip}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** resolv.conf whose nameservers are replaced by these (search and options stay). */
+export function withNameservers(conf: string, ips: readonly string[]): string {
+  const lines = conf.split('\n').filter((l) => l.trim() !== '' && !/^nameserver\s/.test(l));
+  return `${[...ips.map((ip) => `nameserver ${ip}`), ...lines].join('\n')}\n`;
+}
+
+/**
+ * Rewrites the client's resolv.conf (as a pod's dnsConfig would) and puts the original back on revert.
+ * Both libcs read resolv.conf on every lookup of a fresh resolver state; long-lived glibc threads pick the
+ * change up when res_init runs (the probe's -f) or at their next start.
+ */
+export async function editResolvConf(client: ClientPod, edit: (conf: string) => string | Promise<string>): Promise<{ before: string; after: string; restore: () => Promise<void> }> {
+  const before = await client.readFile(RESOLV_CONF);
+  const after = await edit(before);
+  await client.writeFile(RESOLV_CONF, after);
+  return { before, after, restore: () => client.writeFile(RESOLV_CONF, before) };
+}
+
+function optionMitigation(name: string, description: string, options: (ctx: MitigationContext) => string[]): Mitigation {
+  return {
+    name,
+    description,
+    async apply(ctx): Promise<AppliedMitigation> {
+      const opts = options(ctx);
+      const edited = await editResolvConf(ctx.client, (c) => withOptions(c, opts));
+      ctx.log(`${ctx.client.name}: resolv.conf options ${opts.join(' ')}${ctx.client.libc === 'musl' ? ' (musl reads only ndots, timeout and attempts)' : ''}`);
+      return { counters: {}, revert: edited.restore };
+    },
+  };
+}
+
+/** glibc ≥ 2.10: A, then AAAA after the A answer — never two queries in flight on one socket. */
+export const singleRequest = optionMitigation('single-request', 'resolv.conf options single-request: A and AAAA one after the other (glibc; musl ignores it)', () => ['single-request']);
+
+/** glibc ≥ 2.9: sequential as single-request, and the second query from a new socket (a new source port). */
+export const singleRequestReopen = optionMitigation(
+  'single-request-reopen',
+  'resolv.conf options single-request-reopen: the second query from a new socket (glibc; musl ignores it)',
+  () => ['single-request-reopen'],
+);
+
+/** glibc ≥ 2.14: queries over TCP. musl before 1.2.4 has no TCP at all, later only for truncated answers. */
+export const useVc = optionMitigation('use-vc', 'resolv.conf options use-vc: DNS over TCP (glibc; musl ignores it)', () => ['use-vc']);
+
+/** Fewer search-list rounds: names with at least `ndots` dots are tried as they are first. */
+export const ndots = optionMitigation('ndots', 'resolv.conf options ndots:2 (params.ndots): names with dots skip the search list', (ctx) => {
+  const n = ctx.params.ndots ?? 2;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 15) throw new VxError('E_MITIGATION_PARAM', `ndots: params.ndots must be an integer 0–15 (got ${JSON.stringify(n)})`);
+  return [`ndots:${n}`];
+});
+
+/**
+ * Seed 000, option a: a second nameserver. musl asks every nameserver in parallel and takes the first
+ * answer, so one dropped query no longer costs a retry; glibc asks them in order and still waits out the
+ * first. The default second nameserver is the cluster DNS's own upstream (the seed used a public
+ * resolver): it does not know cluster names, and musl takes its NXDOMAIN when it answers first.
+ */
+export const extraNameserver: Mitigation = {
+  name: 'extra-nameserver',
+  description: 'a second nameserver in resolv.conf (params.nameserver, default the cluster DNS upstream): musl asks both in parallel',
+  async apply(ctx) {
+    const p = ctx.params.nameserver;
+    const ip = typeof p === 'string' ? p : (await ctx.cluster.clusterDns.upstreams()).servers[0];
+    if (!ip) throw new VxError('E_MITIGATION_PARAM', 'extra-nameserver: no params.nameserver and the cluster DNS has no upstream');
+    const edited = await editResolvConf(ctx.client, (c) => withNameserver(c, ip));
+    ctx.log(`${ctx.client.name}: resolv.conf nameservers now ${edited.after.match(/^nameserver .*/gm)?.map((l) => l.split(' ')[1]).join(', ')}`);
+    return { counters: {}, revert: edited.restore };
+  },
+};

@@ -1,0 +1,81 @@
+import { VxError } from '../errors.ts';
+import { forwardPolicy } from '../faults/dead-upstream.ts';
+import type { ClientPod } from '../providers/provider.ts';
+import type { Mitigation, MitigationContext } from './mitigation.ts';
+
+/** Does this nameserver answer at all (any rcode)? dig exits 9 when no reply came. */
+async function answers(client: ClientPod, server: string): Promise<boolean> {
+  const r = await client.exec(['dig', '+time=1', '+tries=2', `@${server}`, '.', 'NS'], { nothrow: true, timeoutMs: 10_000 });
+  return r.exitCode === 0;
+}
+
+/** Seed 004's fix: ask each upstream from a pod, keep only those that answer (what the operator did by hand). */
+export const dropDeadUpstream: Mitigation = {
+  name: 'drop-dead-upstream',
+  description: 'remove upstream nameservers that do not answer from the cluster DNS forward list',
+  async apply(ctx) {
+    const dns = ctx.cluster.clusterDns;
+    const before = await dns.upstreams();
+    const alive: string[] = [];
+    for (const s of before.servers) if (await answers(ctx.client, s)) alive.push(s);
+    if (alive.length === 0) throw new VxError('E_MITIGATION', `drop-dead-upstream: none of ${before.servers.join(', ')} answers`);
+    const dropped = before.servers.length - alive.length;
+    if (dropped > 0) await dns.setUpstreams(alive, before.policy);
+    ctx.log(`drop-dead-upstream: ${dropped} dropped, forwarding to ${alive.join(', ')}`);
+    return {
+      counters: { 'dns.upstreamsDropped': dropped },
+      revert: async () => {
+        if (dropped > 0) await dns.setUpstreams(before.servers, before.policy);
+      },
+    };
+  },
+};
+
+/**
+ * Asks every replica directly (by pod IP, from the client) for each name until three rounds in a row answer
+ * fast: a health-checking forwarder has to meet the silent server before it skips it, and the cell measures
+ * the state after that. Returns how long it took and how many answers were slow.
+ */
+async function warmUp(ctx: MitigationContext, names: readonly string[], limitMs = 20_000): Promise<{ ms: number; slow: number }> {
+  const t0 = Date.now();
+  let slow = 0;
+  let fastRounds = 0;
+  while (fastRounds < 3 && Date.now() - t0 < limitMs) {
+    let fast = true;
+    for (const pod of ctx.cluster.dnsPods) {
+      for (const n of names) {
+        // A and AAAA, as the clients will ask.
+        for (const type of ['A', 'AAAA']) {
+          const s = Date.now();
+          const r = await ctx.client.exec(['dig', '+time=5', '+tries=1', `@${pod.ip}`, n.endsWith('.') ? n : `${n}.`, type], { nothrow: true, timeoutMs: 10_000 });
+          if (r.exitCode !== 0 || Date.now() - s > 500) {
+            slow++;
+            fast = false;
+          }
+        }
+      }
+    }
+    fastRounds = fast ? fastRounds + 1 : 0;
+  }
+  return { ms: Date.now() - t0, slow };
+}
+
+/** The same upstreams behind a forwarder policy that stops using a silent one (params.forwarderPolicy, default health-checked). */
+export const forwarderPolicy: Mitigation = {
+  name: 'forwarder-policy',
+  description: 'the cluster DNS forwarder health-checks its upstreams (params.forwarderPolicy) and skips one that does not answer',
+  async apply(ctx) {
+    const dns = ctx.cluster.clusterDns;
+    const before = await dns.upstreams();
+    const policy = forwardPolicy(ctx.params.forwarderPolicy, 'health-checked', 'forwarder-policy');
+    await dns.setUpstreams(before.servers, policy);
+    const revert = () => dns.setUpstreams(before.servers, before.policy);
+    const names = ctx.workload?.kind === 'resolve' ? ctx.workload.targets : Object.keys(ctx.cluster.topology.dns.upstream);
+    const warm = await warmUp(ctx, names).catch(async (e: unknown) => {
+      await revert();
+      throw e;
+    });
+    ctx.log(`forwarder-policy: ${before.policy} → ${policy} over ${before.servers.join(', ')}; learnt in ${warm.ms} ms (${warm.slow} slow answers)`);
+    return { counters: { 'forwarder.warmupMs': warm.ms, 'forwarder.warmupSlow': warm.slow }, revert };
+  },
+};
