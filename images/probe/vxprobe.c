@@ -7,7 +7,8 @@
  *   L <thread> <start_us> <latency_us> <result> <detail>
  *   # done samples=<n> wall_us=<us>
  *
- * With -L it is instead the endpoint of connect workloads: a TCP server that accepts and closes.
+ * With -L it is instead the endpoint of connect workloads: a TCP server that accepts and closes; with -B
+ * a nameserver that never answers.
  *
  * <result> is OK or a symbolic error (EAI_AGAIN, EAI_NONAME, ETIMEDOUT, ...): numbers differ between
  * libcs, names do not. <start_us> is relative to the probe's start.
@@ -201,6 +202,23 @@ static int serve(int listen_port) {
   }
 }
 
+/* -B: a nameserver that never answers: reads UDP queries and drops them (dead-upstream on kind). */
+static int blackhole(int port_udp) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((uint16_t)port_udp);
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    perror("vxprobe -B");
+    return 3;
+  }
+  printf("# blackhole udp port=%d\n", port_udp);
+  fflush(stdout);
+  char buf[4096];
+  for (;;) recv(fd, buf, sizeof buf, 0);
+}
+
 static void usage(FILE *f) {
   fprintf(f,
           "usage: vxprobe [-t threads] [-d seconds | -c count] [-f] [-4|-6] NAME...\n"
@@ -211,13 +229,14 @@ static void usage(FILE *f) {
           "  -f     fresh resolver per lookup (res_init before each getaddrinfo)\n"
           "  -4/-6  ask for A or AAAA only (default: both, in parallel, as applications do)\n"
           "  -C     TCP connect mode: time a new connection to IPV4:port\n"
-          "  -L P   serve: accept and close TCP connections on port P (endpoint pods)\n");
+          "  -L P   serve: accept and close TCP connections on port P (endpoint pods)\n"
+          "  -B P   blackhole: read UDP datagrams on port P and never answer (a dead nameserver)\n");
 }
 
 int main(int argc, char **argv) {
   int opt;
-  int listen_port = 0;
-  while ((opt = getopt(argc, argv, "t:d:c:f46Cp:T:L:h")) != -1) {
+  int listen_port = 0, blackhole_port = 0;
+  while ((opt = getopt(argc, argv, "t:d:c:f46Cp:T:L:B:h")) != -1) {
     switch (opt) {
     case 't': threads = atoi(optarg); break;
     case 'd': duration_s = atof(optarg); break;
@@ -229,11 +248,13 @@ int main(int argc, char **argv) {
     case 'p': port = atoi(optarg); break;
     case 'T': connect_timeout_ms = atoi(optarg); break;
     case 'L': listen_port = atoi(optarg); break;
+    case 'B': blackhole_port = atoi(optarg); break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
   }
   if (listen_port > 0) return serve(listen_port);
+  if (blackhole_port > 0) return blackhole(blackhole_port);
   for (; optind < argc && n_names < MAX_NAMES; optind++) names[n_names++] = argv[optind];
   if (n_names == 0 || threads < 1 || threads > 1024 || (duration_s <= 0 && count <= 0)) {
     usage(stderr);

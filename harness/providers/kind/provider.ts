@@ -10,6 +10,7 @@ import { DEFAULT_K8S_VERSION, KIND_VERSION, kindClusterName, kindConfigYaml, kin
 import { internalIP, isReady, kubectl, kubectlJson, type KindContext, type KList, type KNode, type KPod, type PodExec, type PodRef } from './context.ts';
 import { ensureServices, installNodeLocalDns, removeNodeLocalDns, scaleAndSpreadCoreDns, waitForServiceDns } from './dns.ts';
 import { defaultCacheDir, pinnedManifests, type KindManifests } from './fetch-pinned.ts';
+import { KindClusterDns } from './cluster-dns.ts';
 import { applyFlannel, DEFAULT_FLANNEL_VERSION, flannelPin, KindFlannel } from './flannel.ts';
 import { clientPodManifest, clientPodName, POD_NAMESPACE, PROBE_CONTEXT, PROBE_DOCKERFILES, probeImage, toYamlStream } from './manifests.ts';
 import { clientNodePodExec, KindClientPod, KindNode, KindPod } from './node.ts';
@@ -219,6 +220,7 @@ interface KindClusterOptions {
 export class KindCluster implements Cluster {
   readonly provider = 'kind';
   readonly flannel: KindFlannel;
+  readonly clusterDns: KindClusterDns;
   nodes: readonly KindNode[] = [];
   dnsPods: readonly Pod[] = [];
   private readonly clientPods: Partial<Record<Libc, KindClientPod>> = {};
@@ -231,6 +233,7 @@ export class KindCluster implements Cluster {
     private readonly opts: KindClusterOptions,
   ) {
     this.flannel = new KindFlannel(ctx, opts.containerOf);
+    this.clusterDns = new KindClusterDns(ctx, runId);
   }
 
   get name(): string {
