@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import type { Cluster, ClientPod } from '../providers/provider.ts';
 import { firstSearchDomain, fullyQualified } from './fqdn.ts';
-import { iptablesArgv, NODELOCAL_IP, nodeLocalRules, nodeLocalUnboundConf } from './nodelocaldns.ts';
-import { withNameserver, withNameservers, withOptions } from './resolv-options.ts';
+import { NODELOCAL_IP } from './nodelocaldns.ts';
+import { extraNameserver, withNameserver, withNameservers, withOptions } from './resolv-options.ts';
 
 const POD = 'search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n';
 
@@ -39,23 +40,24 @@ describe('fqdn', () => {
   });
 });
 
-describe('nodelocaldns', () => {
-  it('programs node-cache\'s NOTRACK rules for the link-local address, both protocols', () => {
-    const rules = nodeLocalRules();
-    const notrack = rules.filter((r) => r.table === 'raw').map((r) => `${r.chain} ${r.spec.slice(0, 8).join(' ')}`);
-    for (const p of ['udp', 'tcp']) {
-      expect(notrack).toContain(`PREROUTING -p ${p} -d 169.254.20.10 --dport 53 -j NOTRACK`);
-      expect(notrack).toContain(`OUTPUT -p ${p} -s 169.254.20.10 --sport 53 -j NOTRACK`);
-      expect(notrack).toContain(`OUTPUT -p ${p} -d 169.254.20.10 --dport 53 -j NOTRACK`);
-    }
-    expect(iptablesArgv('-I', rules[0]!).slice(0, 7)).toEqual(['iptables', '-w', '5', '-t', 'raw', '-I', 'PREROUTING']);
-    expect(iptablesArgv('-D', rules[0]!).slice(3)).toEqual(iptablesArgv('-I', rules[0]!).slice(3).map((a) => (a === '-I' ? '-D' : a)));
+describe('extra-nameserver', () => {
+  /** A client pod with a resolv.conf in memory, in a cluster whose DNS forwards to `servers`. */
+  const fake = (servers: string[]) => {
+    let conf = POD;
+    const client = { name: 'c', libc: 'musl', readFile: async () => conf, writeFile: async (_p: string, c: string) => void (conf = c) } as unknown as ClientPod;
+    const cluster = { clusterDns: { upstreams: async () => ({ servers, policy: 'health-checked' }) } } as unknown as Cluster;
+    return { ctx: { cluster, client, params: {}, log: () => undefined }, conf: () => conf };
+  };
+
+  it('adds the first upstream that is an address, skipping a resolv.conf path (kind\'s CoreDNS default)', async () => {
+    const f = fake(['/etc/resolv.conf', '172.18.0.1']);
+    const m = await extraNameserver.apply(f.ctx);
+    expect(f.conf().match(/^nameserver .*/gm)).toEqual(['nameserver 10.96.0.10', 'nameserver 172.18.0.1']);
+    await m.revert();
+    expect(f.conf()).toBe(POD);
   });
 
-  it('caches and forwards to the cluster DNS over TCP, listening on the link-local address only', () => {
-    const conf = nodeLocalUnboundConf('10.96.0.10');
-    expect(conf).toMatch(/^ {2}interface: 169\.254\.20\.10$/m);
-    expect(conf).toMatch(/forward-zone:\n {2}name: "\."\n {2}forward-addr: 10\.96\.0\.10\n {2}forward-tcp-upstream: yes/);
-    expect(conf).toContain('cache-max-negative-ttl: 5');
+  it('asks for params.nameserver when no upstream is an address', async () => {
+    await expect(extraNameserver.apply(fake(['/etc/resolv.conf']).ctx)).rejects.toThrow(/no cluster DNS upstream is an address \(\/etc\/resolv\.conf\); set params\.nameserver/);
   });
 });

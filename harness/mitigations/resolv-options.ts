@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { VxError } from '../errors.ts';
 import type { ClientPod } from '../providers/provider.ts';
 import type { AppliedMitigation, Mitigation, MitigationContext } from './mitigation.ts';
@@ -87,8 +88,12 @@ export const extraNameserver: Mitigation = {
   description: 'a second nameserver in resolv.conf (params.nameserver, default the cluster DNS upstream): musl asks both in parallel',
   async apply(ctx) {
     const p = ctx.params.nameserver;
-    const ip = typeof p === 'string' ? p : (await ctx.cluster.clusterDns.upstreams()).servers[0];
-    if (!ip) throw new VxError('E_MITIGATION_PARAM', 'extra-nameserver: no params.nameserver and the cluster DNS has no upstream');
+    // Only an address can go into resolv.conf: kind's CoreDNS forwards to /etc/resolv.conf by default.
+    const upstreams = typeof p === 'string' ? [] : (await ctx.cluster.clusterDns.upstreams()).servers;
+    const ip = typeof p === 'string' ? p : upstreams.find((s) => isIP(s));
+    if (!ip) {
+      throw new VxError('E_MITIGATION_PARAM', `extra-nameserver: no params.nameserver and no cluster DNS upstream is an address (${upstreams.join(', ') || 'none'}); set params.nameserver`);
+    }
     const edited = await editResolvConf(ctx.client, (c) => withNameserver(c, ip));
     ctx.log(`${ctx.client.name}: resolv.conf nameservers now ${edited.after.match(/^nameserver .*/gm)?.map((l) => l.split(' ')[1]).join(', ')}`);
     return { counters: {}, revert: edited.restore };

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { VxError } from '../errors.ts';
 import { forwardPolicy } from '../faults/dead-upstream.ts';
 import type { ClientPod } from '../providers/provider.ts';
@@ -17,7 +18,9 @@ export const dropDeadUpstream: Mitigation = {
     const dns = ctx.cluster.clusterDns;
     const before = await dns.upstreams();
     const alive: string[] = [];
-    for (const s of before.servers) if (await answers(ctx.client, s)) alive.push(s);
+    // A non-address upstream (kind's CoreDNS default: /etc/resolv.conf, the node's resolvers) cannot be asked
+    // from a pod by name; it is kept, as an operator would keep the default.
+    for (const s of before.servers) if (!isIP(s) || (await answers(ctx.client, s))) alive.push(s);
     if (alive.length === 0) throw new VxError('E_MITIGATION', `drop-dead-upstream: none of ${before.servers.join(', ')} answers`);
     const dropped = before.servers.length - alive.length;
     if (dropped > 0) await dns.setUpstreams(alive, before.policy);

@@ -94,6 +94,29 @@ export interface ClusterDnsControl {
   deadUpstream(): Promise<string>;
 }
 
+/** node-local-dns's default link-local address (the Kubernetes docs' and the addon template's value). */
+export const NODE_LOCAL_DNS_ADDRESS = '169.254.20.10';
+
+/**
+ * NodeLocal DNSCache (k8s-dns node-cache, the node-local-dns DaemonSet; stable since Kubernetes 1.18): a DNS
+ * cache on every node, listening on a link-local address (default 169.254.20.10, NODE_LOCAL_DNS_ADDRESS)
+ * that pods name in their resolv.conf. Raw-table NOTRACK rules keep queries to and answers from that address
+ * out of conntrack, so there is no DNAT and no UDP insert race (seeds 000, 003); the cache forwards cluster
+ * names to the cluster DNS over TCP (`force_tcp`), one connection carrying many queries. Known costs: each
+ * node's cache is a single point of failure for its pods, a DaemonSet restart leaves a ~20 s DNS gap
+ * (kubernetes/dns 310), and NOTRACK interferes with some policy engines (kubernetes 98758).
+ * netns: unbound on a port-less bridge per node with node-cache's iptables rules; kind: the pinned addon.
+ */
+export interface NodeLocalDnsControl {
+  /**
+   * Install the cache on every node; resolves with the address pods should use once every node's cache
+   * answers a cluster name through its upstream. A failed enable removes what it installed. Idempotent.
+   */
+  enable(): Promise<{ address: string }>;
+  /** Remove the cache from every node (address, rules, process); resolves once they are gone. No-op when off. */
+  disable(): Promise<void>;
+}
+
 export interface Cluster {
   readonly provider: string;
   readonly runId: string;
@@ -103,6 +126,7 @@ export interface Cluster {
   readonly clients: Readonly<Partial<Record<Libc, ClientPod>>>;
   readonly flannel: FlannelControl;
   readonly clusterDns: ClusterDnsControl;
+  readonly nodeLocalDns: NodeLocalDnsControl;
   node(name: string): ClusterNode;
   /** vxprobe on a node's own network (as a host process, glibc): node → Service workloads. */
   nodeProbe(node: string): ProbeTarget;

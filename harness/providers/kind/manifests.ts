@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ROOT } from '../../config/suite.ts';
 import type { Topology } from '../../config/topology.ts';
-import type { Libc } from '../provider.ts';
+import { NODE_LOCAL_DNS_ADDRESS, type Libc } from '../provider.ts';
 import { NODE_LABEL, RUN_LABEL } from './config.ts';
 
 export const PROBE_CONTEXT = join(ROOT, 'images', 'probe');
@@ -24,7 +24,7 @@ export function probeImage(libc: Libc): string {
   return `vxchaos/probe:${libc}-${h.digest('hex').slice(0, 12)}`;
 }
 
-export const NODE_LOCAL_DNS_IP = '169.254.20.10';
+export const NODE_LOCAL_DNS_IP = NODE_LOCAL_DNS_ADDRESS;
 
 /** Pods run in the topology's service namespace so the resolv.conf search list matches the netns provider's. */
 export const POD_NAMESPACE = 'default';

@@ -9,6 +9,7 @@ import type { KindManifests } from './fetch-pinned.ts';
 import { BACKEND_DATA, DEFAULT_FLANNEL_VERSION, flannelNetConf, flannelPin, PUBLIC_IP } from './flannel.ts';
 import { nodeLocalDnsSubstitutions } from './manifests.ts';
 import { kubectlExecArgv } from './node.ts';
+import { NODE_LOCAL_DNS_SELECTOR } from './nodelocaldns.ts';
 import { NODE_LOCAL_DNS_PIN, type ManifestPin } from './pins.ts';
 import { KIND_TOOLS, KindProvider, type KindCluster } from './provider.ts';
 
@@ -43,11 +44,17 @@ function hasArgs(argv: readonly string[], ...want: string[]): boolean {
   return want.every((w) => argv.includes(w));
 }
 
+/** What the recorded commands changed, so later read-backs answer accordingly. */
+interface PlanState {
+  /** The NodeLocal DNSCache addon is applied (and not deleted since). */
+  nodeLocalDns: boolean;
+}
+
 /**
  * Replies that let the provider's own code walk through a plan: the minimum each read-back needs, with
  * placeholders where a live cluster would answer. Nothing here pretends to be a result.
  */
-function planReplies(topology: Topology): (argv: readonly string[]) => string {
+function planReplies(topology: Topology, state: PlanState): (argv: readonly string[]) => string {
   const cluster = kindClusterName(PLAN_RUN_ID);
   const containers = kindNodeNames(cluster, topology.nodes.length);
   const topoOf = (c: string | undefined) => topology.nodes[containers.indexOf(c ?? '')]?.name ?? '?';
@@ -78,6 +85,11 @@ function planReplies(topology: Topology): (argv: readonly string[]) => string {
           status: { addresses: [{ type: 'InternalIP', address: placeholder(`${n.name} InternalIP`) }], conditions: ready.conditions },
         })),
       });
+    }
+    if (hasArgs(argv, NODE_LOCAL_DNS_SELECTOR)) {
+      // One Ready node-cache pod per node while the addon is applied, none once it is deleted.
+      const items = state.nodeLocalDns ? containers.map((c) => pod(`node-local-dns-${topoOf(c)}`, 'kube-system', c, placeholder(`${topoOf(c)} InternalIP`))) : [];
+      return JSON.stringify({ items });
     }
     if (hasArgs(argv, 'k8s-app=kube-dns')) {
       return JSON.stringify({
@@ -195,10 +207,12 @@ export async function kindPlanWith(opts: KindPlanOptions, hooks: KindPlanHooks =
   const suite = loadSuite(opts.suiteName);
   const entries: Entry[] = [];
   let step = 'preflight (run before anything else)';
-  const reply = planReplies(topology);
+  const state: PlanState = { nodeLocalDns: false };
+  const reply = planReplies(topology, state);
   const rec = recordingShell(reply);
   const shell: Shell = async (argv, o?: ExecOptions) => {
     entries.push({ step, argv: [...argv], ...(o?.input !== undefined ? { input: o.input } : {}) });
+    if (o?.input?.includes(NODE_LOCAL_DNS_PIN.name)) state.nodeLocalDns = argv.includes('apply');
     return rec(argv, o);
   };
   const podExec = (kubeconfig: string, context: string): PodExec => async (pod, argv, o) => {

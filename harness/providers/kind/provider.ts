@@ -14,6 +14,7 @@ import { KindClusterDns } from './cluster-dns.ts';
 import { applyFlannel, DEFAULT_FLANNEL_VERSION, flannelPin, KindFlannel } from './flannel.ts';
 import { clientPodManifest, clientPodName, POD_NAMESPACE, PROBE_CONTEXT, PROBE_DOCKERFILES, probeImage, toYamlStream } from './manifests.ts';
 import { clientNodePodExec, KindClientPod, KindNode, KindPod } from './node.ts';
+import { KindNodeLocalDns } from './nodelocaldns.ts';
 
 export interface KindProviderOptions {
   /** Kubernetes version of the node image (table in config.ts); default $VXCHAOS_K8S_VERSION or the newest. */
@@ -221,6 +222,7 @@ export class KindCluster implements Cluster {
   readonly provider = 'kind';
   readonly flannel: KindFlannel;
   readonly clusterDns: KindClusterDns;
+  readonly nodeLocalDns: KindNodeLocalDns;
   nodes: readonly KindNode[] = [];
   dnsPods: readonly Pod[] = [];
   private readonly clientPods: Partial<Record<Libc, KindClientPod>> = {};
@@ -234,6 +236,7 @@ export class KindCluster implements Cluster {
   ) {
     this.flannel = new KindFlannel(ctx, opts.containerOf);
     this.clusterDns = new KindClusterDns(ctx, runId);
+    this.nodeLocalDns = new KindNodeLocalDns(ctx, topology, opts.manifests, () => this.nodes);
   }
 
   get name(): string {
@@ -302,6 +305,7 @@ export class KindCluster implements Cluster {
     return this.readClient(libc);
   }
 
+  /** Only apply / delete the addon (no readiness per node): nodeLocalDns.enable() / disable() is the control. */
   installNodeLocalDns(): Promise<void> {
     return installNodeLocalDns(this.ctx, this.topology, this.opts.manifests);
   }

@@ -13,6 +13,7 @@ import { clusterRecords, dnsmasqArgv, NetnsClusterDns } from './dns.ts';
 import { FlannelEmulator } from './flannel.ts';
 import { natTable, type ServiceEndpoints } from './kube-proxy.ts';
 import { makeFabric, makeNode, netnsName } from './network.ts';
+import { NetnsNodeLocalDns } from './nodelocaldns.ts';
 import { NetnsClientPod, NetnsPod, type NetnsContext, type NetnsNode, type NetnsTarget } from './node.ts';
 
 export const PROBE_BINARIES: Record<Libc, string> = {
@@ -39,6 +40,7 @@ class NetnsCluster implements Cluster {
   fabric?: NetnsTarget;
   flannel: FlannelEmulator;
   clusterDns: NetnsClusterDns;
+  nodeLocalDns: NetnsNodeLocalDns;
 
   constructor(
     readonly runId: string,
@@ -47,6 +49,7 @@ class NetnsCluster implements Cluster {
   ) {
     this.flannel = new FlannelEmulator(topology, this.nodes);
     this.clusterDns = new NetnsClusterDns(topology, this.dnsPods, () => this.fabric, ctx.ledger.dir);
+    this.nodeLocalDns = new NetnsNodeLocalDns(topology, this.nodes);
   }
 
   node(name: string): NetnsNode {
