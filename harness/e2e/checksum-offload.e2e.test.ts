@@ -1,14 +1,9 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { expectRunGone, runQuick } from './helpers.ts';
 import { loadSuite } from '../config/suite.ts';
 import { isRoot } from '../doctor.ts';
 import { downAll } from '../exec/ledger.ts';
-import { shell } from '../exec/shell.ts';
-import { progress } from '../progress.ts';
-import { NetnsProvider } from '../providers/netns/provider.ts';
-import { newRunId, runSuite } from '../runner.ts';
+import { newRunId } from '../runner.ts';
 
 describe.skipIf(!isRoot())('checksum-offload end to end on real namespaces (needs root)', () => {
   const runId = newRunId();
@@ -17,16 +12,7 @@ describe.skipIf(!isRoot())('checksum-offload end to end on real namespaces (need
   });
 
   it('loses the first SYN of every node → Service connection (seed 001); each mitigation and the pod control are clean', async () => {
-    const { matrix } = await runSuite({
-      suite: loadSuite('checksum-offload'),
-      provider: new NetnsProvider(),
-      quick: true,
-      keep: false,
-      durationS: 3,
-      outDir: mkdtempSync(join(tmpdir(), 'vxc-e2e-')),
-      runId,
-      progress: progress({ quiet: true }),
-    });
+    const { matrix } = await runQuick(loadSuite('checksum-offload'), runId, 3);
     const cell = (mitigation: string, name?: string) => matrix.cells.find((c) => c.fault === 'checksum-offload' && c.mitigation === mitigation && c.name === name)!;
     const broken = cell('none');
     expect(broken.verdict, broken.reason).toBe('pass');
@@ -48,6 +34,6 @@ describe.skipIf(!isRoot())('checksum-offload end to end on real namespaces (need
     expect(dns.errors).toBe(0);
     expect(dns.p99Ms).toBeGreaterThan(900);
     expect(matrix.failed).toBe(0);
-    expect((await shell(['ip', 'netns', 'list'])).stdout).not.toContain(`vxc-${runId}-`);
+    await expectRunGone(runId);
   });
 });

@@ -1,20 +1,14 @@
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLUSTERS_DIR, loadSuite } from '../config/suite.ts';
-import { loadTopology } from '../config/topology.ts';
+import { expectRunGone, runQuick, upThreeNode } from './helpers.ts';
+import { loadSuite } from '../config/suite.ts';
 import { isRoot } from '../doctor.ts';
 import { downAll } from '../exec/ledger.ts';
 import { shell } from '../exec/shell.ts';
 import { conntrackRace, RACE_TABLE } from '../faults/conntrack-race.ts';
 import { NODELOCAL_IP, nodeLocalDns } from '../mitigations/nodelocaldns.ts';
-import { progress } from '../progress.ts';
-import { NetnsProvider } from '../providers/netns/provider.ts';
 import type { Cluster } from '../providers/provider.ts';
-import { newRunId, runSuite } from '../runner.ts';
-
-const netnsList = async () => (await shell(['ip', 'netns', 'list'])).stdout;
+import { newRunId } from '../runner.ts';
 
 describe.skipIf(!isRoot())('conntrack-race end to end on real namespaces (needs root)', () => {
   const runId = newRunId();
@@ -26,16 +20,7 @@ describe.skipIf(!isRoot())('conntrack-race end to end on real namespaces (needs 
     const suite = loadSuite('conntrack-race');
     // The shipped cells and expectations, fewer of them and shorter: the seed's split and its fixes.
     suite.cells = suite.cells.filter((c) => c.mode === 'emulated' && !c.name && ['none', 'single-request', 'nodelocaldns'].includes(c.mitigation));
-    const { matrix } = await runSuite({
-      suite,
-      provider: new NetnsProvider(),
-      quick: true,
-      keep: false,
-      durationS: 4,
-      outDir: mkdtempSync(join(tmpdir(), 'vxc-e2e-')),
-      runId,
-      progress: progress({ quiet: true }),
-    });
+    const { matrix } = await runQuick(suite, runId, 4);
     const cell = (client: string, mitigation: string) => matrix.cells.find((c) => c.client === client && c.mitigation === mitigation)!;
     expect(matrix.cells).toHaveLength(6);
 
@@ -61,8 +46,7 @@ describe.skipIf(!isRoot())('conntrack-race end to end on real namespaces (needs 
       expect(local.counters['race.drops']).toBe(0);
     }
     expect(matrix.failed).toBe(0);
-    expect(await netnsList()).not.toContain(`vxc-${runId}-`);
-    expect(existsSync(`/run/vxchaos/${runId}`)).toBe(false);
+    await expectRunGone(runId);
   });
 });
 
@@ -70,9 +54,7 @@ describe.skipIf(!isRoot())('conntrack-race and nodelocaldns revert to the cluste
   const runId = newRunId();
   let cluster: Cluster;
   beforeAll(async () => {
-    const provider = new NetnsProvider();
-    await provider.preflight();
-    cluster = await provider.up(loadTopology(`${CLUSTERS_DIR}/three-node.yaml`), { runId, clients: ['musl'] });
+    cluster = await upThreeNode(runId, ['musl']);
   });
   afterAll(async () => {
     await downAll(undefined, runId);

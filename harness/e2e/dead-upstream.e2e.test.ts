@@ -1,16 +1,11 @@
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLUSTERS_DIR, loadSuite } from '../config/suite.ts';
-import { loadTopology } from '../config/topology.ts';
+import { expectRunGone, runQuick, upThreeNode } from './helpers.ts';
+import { loadSuite } from '../config/suite.ts';
 import { isRoot } from '../doctor.ts';
 import { downAll } from '../exec/ledger.ts';
 import { shell } from '../exec/shell.ts';
-import { progress } from '../progress.ts';
-import { NetnsProvider } from '../providers/netns/provider.ts';
 import type { Cluster } from '../providers/provider.ts';
-import { newRunId, runSuite } from '../runner.ts';
+import { newRunId } from '../runner.ts';
 
 describe.skipIf(!isRoot())('dead-upstream end to end on real namespaces (needs root)', () => {
   const runId = newRunId();
@@ -19,17 +14,7 @@ describe.skipIf(!isRoot())('dead-upstream end to end on real namespaces (needs r
   });
 
   it('external names stall ≈ 2 s behind a silent upstream, cluster names do not; dropping it or health checks fix it', async () => {
-    const { matrix } = await runSuite({
-      suite: loadSuite('dead-upstream'),
-      provider: new NetnsProvider(),
-      clients: ['musl', 'glibc'],
-      quick: true,
-      keep: false,
-      durationS: 4,
-      outDir: mkdtempSync(join(tmpdir(), 'vxc-e2e-')),
-      runId,
-      progress: progress({ quiet: true }),
-    });
+    const { matrix } = await runQuick(loadSuite('dead-upstream'), runId, 4);
     const cell = (client: string, mitigation: string, name?: string) => matrix.cells.find((c) => c.client === client && c.fault === 'dead-upstream' && c.mitigation === mitigation && c.name === name)!;
     for (const client of ['musl', 'glibc']) {
       const stalled = cell(client, 'none');
@@ -47,8 +32,7 @@ describe.skipIf(!isRoot())('dead-upstream end to end on real namespaces (needs r
       expect(policy.counters['forwarder.warmupMs']).toBeGreaterThan(0);
     }
     expect(matrix.failed).toBe(0);
-    expect((await shell(['ip', 'netns', 'list'])).stdout).not.toContain(`vxc-${runId}-`);
-    expect(existsSync(`/run/vxchaos/${runId}`)).toBe(false);
+    await expectRunGone(runId);
   });
 });
 
@@ -56,9 +40,7 @@ describe.skipIf(!isRoot())('netns cluster DNS control (needs root)', () => {
   const runId = newRunId();
   let cluster: Cluster;
   beforeAll(async () => {
-    const provider = new NetnsProvider();
-    await provider.preflight();
-    cluster = await provider.up(loadTopology(`${CLUSTERS_DIR}/three-node.yaml`), { runId, clients: ['musl'] });
+    cluster = await upThreeNode(runId, ['musl']);
   });
   afterAll(async () => {
     await downAll(undefined, runId);

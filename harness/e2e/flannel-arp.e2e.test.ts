@@ -1,15 +1,12 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { expectRunGone, runQuick } from './helpers.ts';
 import { loadSuite } from '../config/suite.ts';
 import { isRoot } from '../doctor.ts';
 import { downAll } from '../exec/ledger.ts';
-import { shell } from '../exec/shell.ts';
-import { progress } from '../progress.ts';
-import { NetnsProvider } from '../providers/netns/provider.ts';
 import type { Matrix } from '../report/matrix.ts';
-import { newRunId, runSuite } from '../runner.ts';
+import { newRunId } from '../runner.ts';
 
 describe.skipIf(!isRoot())('flannel-arp end to end on real namespaces (needs root)', () => {
   const runId = newRunId();
@@ -18,17 +15,7 @@ describe.skipIf(!isRoot())('flannel-arp end to end on real namespaces (needs roo
   });
 
   it('reproduces seed 002 with both resolvers, then neigh-resync makes it clean', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'vxc-e2e-'));
-    const { matrix, dir } = await runSuite({
-      suite: loadSuite('flannel-arp'),
-      provider: new NetnsProvider(),
-      quick: true,
-      keep: false,
-      durationS: 5,
-      outDir: out,
-      runId,
-      progress: progress({ quiet: true }),
-    });
+    const { matrix, dir } = await runQuick(loadSuite('flannel-arp'), runId, 5);
     const cell = (client: string, fault: string, mitigation: string) => matrix.cells.find((c) => c.client === client && c.fault === fault && c.mitigation === mitigation)!;
     for (const client of ['musl', 'glibc']) {
       const base = cell(client, 'none', 'none');
@@ -62,7 +49,6 @@ describe.skipIf(!isRoot())('flannel-arp end to end on real namespaces (needs roo
     for (const f of ['matrix.md', 'junit.xml', 'index.html']) expect(existsSync(join(dir, f)), f).toBe(true);
 
     // Nothing of the run is left.
-    expect((await shell(['ip', 'netns', 'list'])).stdout).not.toContain(`vxc-${runId}-`);
-    expect(existsSync(`/run/vxchaos/${runId}`)).toBe(false);
+    await expectRunGone(runId);
   });
 });

@@ -22,6 +22,31 @@ export function clusterRecords(topo: Topology): DnsRecord[] {
   ];
 }
 
+/**
+ * The `server:` preamble every unbound the harness runs shares: one address, port 53, foreground-friendly
+ * (no chroot, user switch, pidfile or syslog), one thread, and large socket buffers — without them
+ * unbound drops bursts of queries and fakes a conntrack race.
+ */
+export function unboundServer(iface: string, dir: string): string[] {
+  return [
+    'server:',
+    `  interface: ${iface}`,
+    '  port: 53',
+    '  do-ip6: no',
+    '  access-control: 0.0.0.0/0 allow',
+    '  username: ""',
+    '  chroot: ""',
+    `  directory: "${dir}"`,
+    '  pidfile: ""',
+    '  use-syslog: no',
+    '  logfile: ""',
+    '  verbosity: 0',
+    '  num-threads: 1',
+    '  so-rcvbuf: 8m',
+    '  so-sndbuf: 8m',
+  ];
+}
+
 const reverse = (ip: string) => `${ip.split('.').reverse().join('.')}.in-addr.arpa.`;
 
 /**
@@ -34,22 +59,7 @@ export function unboundConf(topo: Topology, opts: { dir: string; upstreams: read
   const soa = (zone: string) => `"${zone} 5 IN SOA ns.dns.${d}. hostmaster.${d}. 1 7200 1800 86400 5"`;
   const recs = clusterRecords(topo);
   const lines = [
-    'server:',
-    '  interface: 0.0.0.0',
-    '  port: 53',
-    '  do-ip6: no',
-    '  access-control: 0.0.0.0/0 allow',
-    '  username: ""',
-    '  chroot: ""',
-    `  directory: "${opts.dir}"`,
-    '  pidfile: ""',
-    '  use-syslog: no',
-    '  logfile: ""',
-    '  verbosity: 0',
-    '  num-threads: 1',
-    // Without large socket buffers unbound drops bursts of queries and fakes a conntrack race.
-    '  so-rcvbuf: 8m',
-    '  so-sndbuf: 8m',
+    ...unboundServer('0.0.0.0', opts.dir),
     // CoreDNS takes as many TCP clients as come (use-vc, node-local caches); unbound's default is 10.
     '  incoming-num-tcp: 256',
     '  module-config: "iterator"',

@@ -2,6 +2,7 @@ import pRetry from 'p-retry';
 import type { Topology } from '../../config/topology.ts';
 import { VxError } from '../../errors.ts';
 import { NODE_LOCAL_DNS_ADDRESS, type ClusterNode, type Daemon, type NodeLocalDnsControl } from '../provider.ts';
+import { unboundServer } from './dns.ts';
 
 /** node-local-dns's defaults: the link-local address and the interface that carries it. */
 export const NODELOCAL_IP = NODE_LOCAL_DNS_ADDRESS;
@@ -46,22 +47,7 @@ export function iptablesArgv(op: '-I' | '-D', r: IptablesRule): string[] {
  */
 export function nodeLocalUnboundConf(clusterIP: string, ip = NODELOCAL_IP): string {
   return [
-    'server:',
-    `  interface: ${ip}`,
-    '  port: 53',
-    '  do-ip6: no',
-    '  access-control: 0.0.0.0/0 allow',
-    '  username: ""',
-    '  chroot: ""',
-    '  directory: "/"',
-    '  pidfile: ""',
-    '  use-syslog: no',
-    '  logfile: ""',
-    '  verbosity: 0',
-    '  num-threads: 1',
-    // Without large socket buffers unbound drops bursts of queries.
-    '  so-rcvbuf: 8m',
-    '  so-sndbuf: 8m',
+    ...unboundServer(ip, '/'),
     '  module-config: "iterator"',
     '  qname-minimisation: no',
     '  do-not-query-localhost: no',

@@ -1,25 +1,20 @@
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLUSTERS_DIR } from '../../config/suite.ts';
-import { loadTopology } from '../../config/topology.ts';
+import { netnsList, upThreeNode } from '../../e2e/helpers.ts';
 import { isRoot } from '../../doctor.ts';
 import { downAll, STATE_DIR } from '../../exec/ledger.ts';
 import { shell } from '../../exec/shell.ts';
 import { runProbe } from '../../measure/probe.ts';
 import { newRunId } from '../../runner.ts';
 import type { Cluster } from '../provider.ts';
-import { NetnsProvider } from './provider.ts';
 
-const netnsList = async () => (await shell(['ip', 'netns', 'list'])).stdout;
 
 describe.skipIf(!isRoot())('netns provider on real namespaces (needs root)', () => {
   const runId = newRunId();
   let cluster: Cluster;
 
   beforeAll(async () => {
-    const provider = new NetnsProvider();
-    await provider.preflight();
-    cluster = await provider.up(loadTopology(`${CLUSTERS_DIR}/three-node.yaml`), { runId, clients: ['musl', 'glibc'] });
+    cluster = await upThreeNode(runId, ['musl', 'glibc']);
   });
   afterAll(async () => {
     await downAll(undefined, runId);
