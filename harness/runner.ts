@@ -15,7 +15,7 @@ import { summarize } from './measure/histogram.ts';
 import { runProbe } from './measure/probe.ts';
 import type { Progress } from './progress.ts';
 import type { Cluster, Libc, Provider } from './providers/provider.ts';
-import { judge, SCHEMA_VERSION, type Cell, type ExpectationSpec, type Matrix } from './report/matrix.ts';
+import { countsAsFailure, judge, SCHEMA_VERSION, type Cell, type ExpectationSpec, type Matrix } from './report/matrix.ts';
 import { writeReports } from './report/write.ts';
 
 export interface RunOptions {
@@ -58,11 +58,6 @@ export function expectationOf(spec: CellSpec): ExpectationSpec {
     maxCleanP99Ms: spec.maxP99Ms ?? 100,
     ...(spec.stallMs ? { stallMs: spec.stallMs } : {}),
   };
-}
-
-/** A verdict that makes the run exit non-zero: a failed cell, or a symptom that an emulated/forced fault did not produce. */
-export function isFailing(cell: Cell): boolean {
-  return cell.verdict === 'fail' || (cell.verdict === 'not-reproduced' && cell.faultMode !== 'native');
 }
 
 /** connect targets: a topology service name (its ClusterIP and port) or a literal IPv4:port. */
@@ -218,7 +213,7 @@ export async function runSuite(opts: RunOptions): Promise<{ matrix: Matrix; dir:
       cells,
       quick: opts.quick,
       description: suite.description,
-      failed: cells.filter(isFailing).length,
+      failed: cells.filter((c) => countsAsFailure(c, provider.name)).length,
     };
     await writeReports(matrix, dir);
     return { matrix, dir };

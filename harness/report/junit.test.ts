@@ -70,3 +70,28 @@ describe('renderJUnit', () => {
     expect(one!.failure![0]!['@message']).toBe(nasty.replace('\u0001', '\uFFFD'));
   });
 });
+
+describe('renderJUnit: not-reproduced is a failure only where the harness guarantees the symptom', () => {
+  const withNotReproduced = (provider: string) => {
+    const m = macChurnMatrix({ provider });
+    const cell = m.cells.find((c) => c.fault !== 'none' && c.mitigation === 'none')!;
+    cell.verdict = 'not-reproduced';
+    cell.reason = 'expected the symptom, saw 0/900 affected';
+    const count = (v: string) => m.cells.filter((c) => c.verdict === v).length;
+    return { ...parse(renderJUnit(m)), fails: count('fail'), notReproduced: count('not-reproduced') };
+  };
+
+  it('netns, a harness-made fault: failure', () => {
+    const r = withNotReproduced('netns');
+    // the fixture's faults are harness-made (mac-churn modes): every not-reproduced cell fails
+    expect(Number(r.suite['@failures'])).toBe(r.fails + r.notReproduced);
+    expect(r.suite['@skipped']).toBe('0');
+  });
+
+  it('kind, real flannel that no longer churns its MAC: skipped with the reason, not a failure', () => {
+    const r = withNotReproduced('kind');
+    expect(Number(r.suite['@failures'])).toBe(r.fails);
+    expect(Number(r.suite['@skipped'])).toBe(r.notReproduced);
+    expect(JSON.stringify(r.cases)).toContain('not-reproduced: expected the symptom, saw 0/900 affected');
+  });
+});

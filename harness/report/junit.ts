@@ -1,4 +1,4 @@
-import type { Cell, Matrix } from './matrix.ts';
+import { countsAsFailure, type Cell, type Matrix } from './matrix.ts';
 import { cellName, errorKinds, fmtMs, fmtPct, affectedRateOf, hasManyTargets, hostPairs } from './markdown.ts';
 
 // Characters XML 1.0 cannot carry at all (C0 controls other than tab/LF/CR, lone surrogates, U+FFFE/F).
@@ -41,16 +41,19 @@ function counters(c: Cell): string {
 }
 
 /**
- * One testcase per cell. Both `fail` and `not-reproduced` are failures: a `none` cell that shows no
- * symptom proves nothing about its mitigations, so it must not read as green in a test reporter.
+ * One testcase per cell, failing exactly when the run's exit code counts it (countsAsFailure). A
+ * `not-reproduced` cell that is a finding (native fault, real components) is skipped with its reason:
+ * it proves nothing about its mitigations, so it must not read as green either.
  */
 function testcase(m: Matrix, c: Cell, withTarget: boolean): string {
   const head = `    <testcase${attrs({ classname: `vxchaos.${m.suite}`, name: cellName(c, withTarget), time: seconds(c.durationS) })}>`;
   const out = [measured(c), counters(c)].filter(Boolean).join('\n');
   const lines = [head];
-  if (c.verdict !== 'pass') {
-    const reason = c.reason || `verdict ${c.verdict}`;
+  const reason = c.reason || `verdict ${c.verdict}`;
+  if (countsAsFailure(c, m.provider)) {
     lines.push(`      <failure${attrs({ message: reason, type: c.verdict })}>${xmlText(`${reason}\n${measured(c)}`)}</failure>`);
+  } else if (c.verdict !== 'pass') {
+    lines.push(`      <skipped${attrs({ message: `${c.verdict}: ${reason}` })}/>`);
   }
   lines.push(`      <system-out>${xmlText(out)}</system-out>`, '    </testcase>');
   return lines.join('\n');
@@ -59,8 +62,9 @@ function testcase(m: Matrix, c: Cell, withTarget: boolean): string {
 /** JUnit XML in the shape GitHub test reporters, Jenkins and GitLab all read. */
 export function renderJUnit(m: Matrix): string {
   const withTarget = hasManyTargets(m.cells);
-  const failures = m.cells.filter((c) => c.verdict !== 'pass').length;
-  const counts = { tests: m.cells.length, failures, errors: 0, skipped: 0, time: seconds(m.durationS) };
+  const failures = m.cells.filter((c) => countsAsFailure(c, m.provider)).length;
+  const skipped = m.cells.filter((c) => c.verdict !== 'pass').length - failures;
+  const counts = { tests: m.cells.length, failures, errors: 0, skipped, time: seconds(m.durationS) };
   const props = [
     ['suite', m.suite],
     ['runId', m.runId],

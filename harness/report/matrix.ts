@@ -125,3 +125,14 @@ export function judge(spec: ExpectationSpec, m: Measured, affected: number): { v
   }
   return { verdict: 'pass', reason: `reproduced as expected: ${seen}` };
 }
+
+/**
+ * Whether a cell makes the run exit non-zero. `fail` always does. `not-reproduced` does only where the
+ * harness itself guarantees the symptom — an emulated or harness-made fault on the netns provider, where
+ * not reproducing means the harness broke. A `native` fault (only the trigger: does this kernel still have
+ * the bug?) and any fault on real components (kind: did this version fix it?) report it as a finding.
+ */
+export function countsAsFailure(cell: Pick<Cell, 'verdict' | 'faultMode'>, provider: string): boolean {
+  if (cell.verdict === 'fail') return true;
+  return cell.verdict === 'not-reproduced' && cell.faultMode !== 'native' && provider === 'netns';
+}
