@@ -15,7 +15,7 @@ import { summarize } from './measure/histogram.ts';
 import { runProbe } from './measure/probe.ts';
 import type { Progress } from './progress.ts';
 import type { Cluster, Libc, Provider } from './providers/provider.ts';
-import { countsAsFailure, judge, SCHEMA_VERSION, type Cell, type ExpectationSpec, type Matrix } from './report/matrix.ts';
+import { affectedOf, countsAsFailure, judge, SCHEMA_VERSION, type Cell, type ExpectationSpec, type Matrix } from './report/matrix.ts';
 import { writeReports } from './report/write.ts';
 
 export interface RunOptions {
@@ -123,7 +123,7 @@ async function measureCell(cluster: Cluster, suite: Suite, plan: CellPlan, opts:
       if (s.latencyUs > wl.thresholdMs * 1000) slowErrors++;
     }
     const lat = summarize(out.samples.map((s) => s.latencyUs), wl.thresholdMs);
-    const affected = errors + lat.overThreshold - slowErrors;
+    const affected = affectedOf({ errors, overThreshold: lat.overThreshold }, slowErrors);
     const stallP50Ms = medianMs(out.samples.filter((s) => s.result !== 'OK' || s.latencyUs > wl.thresholdMs * 1000).map((s) => s.latencyUs));
     const { verdict, reason } = judge(expectationOf(plan.spec), { samples: out.samples.length, errors, overThreshold: lat.overThreshold, p99Ms: lat.p99Ms, errorsByKind, stallP50Ms }, affected);
     return {
