@@ -14,6 +14,32 @@ function parsePid(what: string, out: ExecResult): number {
   return pid;
 }
 
+type ExecFn = (argv: readonly string[], opts?: ExecOptions) => Promise<ExecResult>;
+
+/** File writes and reads through exec: the same for a node container and a pod. */
+async function writeVia(exec: ExecFn, path: string, content: string): Promise<void> {
+  await exec(['sh', '-c', 'cat > "$1"', 'sh', path], { input: content });
+}
+
+async function readVia(exec: ExecFn, path: string): Promise<string> {
+  return (await exec(['cat', path])).stdout;
+}
+
+/** A background daemon through exec, stopped by pid: a daemon exits asynchronously after the signal. */
+async function spawnVia(exec: ExecFn, where: string, argv: readonly string[], opts: SpawnOptions): Promise<Daemon> {
+  const pid = parsePid(`spawn ${opts.name} ${where}`, await exec(['sh', '-c', SPAWN_SCRIPT, opts.name, ...argv]));
+  return {
+    pid,
+    stop: async () => {
+      await exec(['kill', '-TERM', String(pid)], { nothrow: true });
+      await waitFor(`pid ${pid} (${opts.name}) to exit ${where}`, async () => {
+        const alive = await exec(['kill', '-0', String(pid)], { nothrow: true });
+        if (alive.exitCode === 0) throw new Error('still running');
+      }, { timeoutMs: 15_000, minIntervalMs: 100 });
+    },
+  };
+}
+
 /**
  * A kind node: a container on the runner's Docker. Its network namespace is the node's, so argv sees
  * flannel.1, kube-proxy's chains and conntrack exactly as kubelet's host does.
@@ -38,27 +64,16 @@ export class KindNode implements ClusterNode {
     return this.ctx.shell(['docker', 'exec', ...stdin, ...env, this.container, ...argv], rest);
   }
 
-  async writeFile(path: string, content: string): Promise<void> {
-    await this.exec(['sh', '-c', 'cat > "$1"', 'sh', path], { input: content });
+  writeFile(path: string, content: string): Promise<void> {
+    return writeVia((a, o) => this.exec(a, o), path, content);
   }
 
-  async readFile(path: string): Promise<string> {
-    return (await this.exec(['cat', path])).stdout;
+  readFile(path: string): Promise<string> {
+    return readVia((a, o) => this.exec(a, o), path);
   }
 
-  async spawn(argv: readonly string[], opts: SpawnOptions): Promise<Daemon> {
-    const pid = parsePid(`spawn ${opts.name} on ${this.name}`, await this.exec(['sh', '-c', SPAWN_SCRIPT, opts.name, ...argv]));
-    return {
-      pid,
-      stop: async () => {
-        await this.exec(['kill', '-TERM', String(pid)], { nothrow: true });
-        // A daemon exits asynchronously after the signal; the next step may need its port.
-        await waitFor(`pid ${pid} (${opts.name}) to exit on ${this.name}`, async () => {
-          const alive = await this.exec(['kill', '-0', String(pid)], { nothrow: true });
-          if (alive.exitCode === 0) throw new Error('still running');
-        }, { timeoutMs: 15_000, minIntervalMs: 100 });
-      },
-    };
+  spawn(argv: readonly string[], opts: SpawnOptions): Promise<Daemon> {
+    return spawnVia((a, o) => this.exec(a, o), `on ${this.name}`, argv, opts);
   }
 }
 
@@ -81,26 +96,16 @@ export class KindPod implements Pod {
     return this.podExec(this.ref, argv, opts);
   }
 
-  async writeFile(path: string, content: string): Promise<void> {
-    await this.exec(['sh', '-c', 'cat > "$1"', 'sh', path], { input: content });
+  writeFile(path: string, content: string): Promise<void> {
+    return writeVia((a, o) => this.exec(a, o), path, content);
   }
 
-  async readFile(path: string): Promise<string> {
-    return (await this.exec(['cat', path])).stdout;
+  readFile(path: string): Promise<string> {
+    return readVia((a, o) => this.exec(a, o), path);
   }
 
-  async spawn(argv: readonly string[], opts: SpawnOptions): Promise<Daemon> {
-    const pid = parsePid(`spawn ${opts.name} in ${this.name}`, await this.exec(['sh', '-c', SPAWN_SCRIPT, opts.name, ...argv]));
-    return {
-      pid,
-      stop: async () => {
-        await this.exec(['kill', '-TERM', String(pid)], { nothrow: true });
-        await waitFor(`pid ${pid} (${opts.name}) to exit in ${this.name}`, async () => {
-          const alive = await this.exec(['kill', '-0', String(pid)], { nothrow: true });
-          if (alive.exitCode === 0) throw new Error('still running');
-        }, { timeoutMs: 15_000, minIntervalMs: 100 });
-      },
-    };
+  spawn(argv: readonly string[], opts: SpawnOptions): Promise<Daemon> {
+    return spawnVia((a, o) => this.exec(a, o), `in ${this.name}`, argv, opts);
   }
 }
 
