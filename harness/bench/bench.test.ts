@@ -3,7 +3,7 @@ import { loadTopology } from '../config/topology.ts';
 import { ConfigError, VxError } from '../errors.ts';
 import { stallDrops, stallRuleset, withNameserver } from './capture.ts';
 import { BENCH_SCHEMA_VERSION, type AccuracyRun, type BenchResult } from './model.ts';
-import { dnsPackets, LINKTYPE_ETHERNET, parsePcap, parseTcpdumpStats, PCAP_MAGIC_NS, PCAP_MAGIC_US, sequentialLookups } from './pcap.ts';
+import { dnsPackets, LINKTYPE_ETHERNET, parsePcap, parseTcpdumpStats, PCAP_MAGIC_NS, PCAP_MAGIC_US, sequentialLookups, type DnsPacket } from './pcap.ts';
 import { evaluateTargets, renderMarkdown } from './render.ts';
 import { linearFit, median, parseDnsperf, percentile } from './stats.ts';
 import { nodeTopology, nodeTopologyYaml, TEMPLATE_TOPOLOGY } from './topology.ts';
@@ -13,15 +13,8 @@ import { nodeTopology, nodeTopologyYaml, TEMPLATE_TOPOLOGY } from './topology.ts
 const CLIENT = '10.244.0.3';
 const DNS = '10.96.0.10';
 
-interface Pkt {
-  tNs: number;
-  src: string;
-  sport: number;
-  dst: string;
-  dport: number;
-  id: number;
-  response?: boolean;
-}
+/** What the parser returns, as the test writes it (queries leave `response` out). */
+type Pkt = Omit<DnsPacket, 'response'> & { response?: boolean };
 
 const q = (tNs: number, port: number, id: number): Pkt => ({ tNs, src: CLIENT, sport: port, dst: DNS, dport: 53, id });
 const a = (tNs: number, port: number, id: number): Pkt => ({ tNs, src: DNS, sport: 53, dst: CLIENT, dport: port, id, response: true });
