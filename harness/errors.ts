@@ -31,7 +31,9 @@ export class RunError extends VxError {
 export class ConfigError extends VxError {
   readonly problems: readonly string[];
   constructor(file: string, problems: readonly string[]) {
-    super('E_CONFIG', `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    // One line per problem, each starting file:line:col where the place is known (an editor can jump to it).
+    const where = (p: string) => (/^\d+:\d+: /.test(p) ? `${file}:${p}` : `${file}: ${p}`);
+    super('E_CONFIG', `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${problems.map((p) => `  ${where(p)}`).join('\n')}`);
     this.name = 'ConfigError';
     this.problems = problems;
   }

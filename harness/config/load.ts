@@ -8,6 +8,14 @@ import { ConfigError, VxError } from '../errors.ts';
  * all at once, each with file:line:col, the way kind decodes its config.
  */
 export function loadYaml<S extends z.ZodType>(file: string, schema: S, text?: string): z.output<S> {
+  return loadYamlLocated(file, schema, text).data;
+}
+
+/** Where a value sits in its file: `line:col: ` for a path into the document ('' when unknown). */
+export type Locator = (path: readonly (string | number)[]) => string;
+
+/** As loadYaml, and a locator so that checks after the schema can still say file:line. */
+export function loadYamlLocated<S extends z.ZodType>(file: string, schema: S, text?: string): { data: z.output<S>; at: Locator } {
   let source: string;
   try {
     source = text ?? readFileSync(file, 'utf8');
@@ -26,7 +34,11 @@ export function loadYaml<S extends z.ZodType>(file: string, schema: S, text?: st
   }
   const data = doc.toJS();
   const parsed = schema.safeParse(data ?? {});
-  if (parsed.success) return parsed.data;
+  const locate: Locator = (path) => {
+    const node = doc.getIn([...path], true);
+    return at((isNode(node) ? node.range?.[0] : undefined) ?? findParentOffset(doc, path.map(String)));
+  };
+  if (parsed.success) return { data: parsed.data, at: locate };
   const problems = parsed.error.issues.flatMap((issue) => {
     const path = issue.path.map(String);
     const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];

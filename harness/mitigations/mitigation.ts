@@ -1,20 +1,15 @@
-import type { FaultContext, WorkloadChange } from '../faults/fault.ts';
+import { noParams, type Applied, type Change, type FaultContext, type Params } from '../faults/fault.ts';
 
-export type MitigationContext = FaultContext;
+export type MitigationContext<P = Params> = FaultContext<P>;
+export type AppliedMitigation = Applied;
 
-export interface AppliedMitigation extends WorkloadChange {
-  counters: Record<string, number>;
-  revert(): Promise<void>;
+export interface Mitigation<P = any> extends Change<P> {
+  apply(ctx: MitigationContext<P>): Promise<Applied>;
 }
 
-export interface Mitigation {
-  name: string;
-  description: string;
-  apply(ctx: MitigationContext): Promise<AppliedMitigation>;
-}
-
-export const noMitigation: Mitigation = {
+export const noMitigation: Mitigation<Record<string, never>> = {
   name: 'none',
   description: 'no mitigation: the symptom as users meet it',
-  apply: async () => ({ counters: {}, revert: async () => undefined }),
+  params: noParams,
+  apply: async () => ({ counters: {} }),
 };

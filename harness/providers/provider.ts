@@ -117,6 +117,38 @@ export interface NodeLocalDnsControl {
   disable(): Promise<void>;
 }
 
+/**
+ * What a provider can do, declared once. A cell whose fault or mitigation needs a capability the provider
+ * lacks is skipped with the reason; nothing outside harness/providers/ asks which provider it is.
+ */
+export interface Capabilities {
+  /**
+   * The harness programs the control plane's kernel state itself (an emulated flanneld and kube-proxy), so a
+   * fault that is not `native` is guaranteed to bring its symptom: not reproducing it means the harness broke.
+   * False on real components, where a missing symptom is a finding (did this version fix it?).
+   */
+  symptomsGuaranteed: boolean;
+  /** The harness owns kube-proxy's KUBE-POSTROUTING; a real kube-proxy rewrites it on every sync. */
+  ownsKubeProxyChains: boolean;
+  /** The forward policies the cluster DNS can be set to (CoreDNS forward; unbound has no ordered forwarding). */
+  forwardPolicies: readonly ForwardPolicy[];
+  /** Files written to a node (e.g. its /etc/resolv.conf) are private to the run, never a real node's files. */
+  privateNodeFiles: boolean;
+  /** The topology's upstream names (dns.upstream) are answered inside the run, as on the netns fabric. */
+  servesUpstreamNames: boolean;
+  /** Kernel facilities the nodes' kernel has: each cell that needs one says so (drop reasons need 5.17). */
+  kernel?: Partial<Record<KernelFeature, boolean>>;
+}
+
+export type KernelFeature = 'dropReasons' | 'nftDynamicSets' | 'vxlan' | 'conntrack';
+
+/** A run a provider knows of: kept with --keep, or left behind by a crash. */
+export interface RunRef {
+  runId: string;
+  /** What is left of it, for a person (e.g. "7 namespaces, 4 processes"). */
+  what: string;
+}
+
 export interface Cluster {
   readonly provider: string;
   readonly runId: string;
@@ -132,6 +164,13 @@ export interface Cluster {
   nodeProbe(node: string): ProbeTarget;
   /** Facts for the report: kernel, tool versions. */
   describe(): Promise<Record<string, string>>;
+  /**
+   * Writes what a person needs to see why a cell or bring-up failed into dir (neighbour and FDB tables,
+   * iptables-save, conntrack -S, daemon logs …); returns the files written. Never throws.
+   */
+  collectLogs(dir: string): Promise<string[]>;
+  /** How a person enters a node of a kept cluster (e.g. `ip netns exec vxc-<run>-node-1 bash`). */
+  readonly enterHint: string;
   down(): Promise<void>;
 }
 
@@ -144,7 +183,15 @@ export interface UpOptions {
 
 export interface Provider {
   readonly name: string;
+  readonly capabilities: Capabilities;
   /** Fail early, with what to install, when this machine cannot run the provider. */
   preflight(): Promise<void>;
   up(topology: Topology, opts: UpOptions): Promise<Cluster>;
+  /** Runs of this provider that still exist on this machine (kept, or left by a crash). */
+  list(): Promise<RunRef[]>;
+  /**
+   * Removes one run's cluster by id (or every run's, without one) even when no process of the run is alive;
+   * returns the problems met (empty when all is gone). This is the teardown a run's own cleanup also calls.
+   */
+  down(runId?: string): Promise<{ removed: string[]; problems: string[] }>;
 }
