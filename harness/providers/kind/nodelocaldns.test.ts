@@ -10,6 +10,7 @@ import { KindNode } from './node.ts';
 import { KindNodeLocalDns, lookupResult, NODE_LOCAL_DNS_SELECTOR, nodeCacheLookupArgv } from './nodelocaldns.ts';
 import { kindPlanWith } from './plan.ts';
 import { NODE_LOCAL_DNS_PIN } from './pins.ts';
+import { testContext } from '../../testing.ts';
 
 const topology = loadTopology(join(CLUSTERS_DIR, 'three-node.yaml'));
 const MANIFEST = '# rendered node-local-dns\n';
@@ -134,9 +135,10 @@ describe('NodeLocal DNSCache on kind (nodeLocalDns control)', () => {
       {
         runCell: async ({ cluster, cell, client }) => {
           if (cell.mitigation !== 'nodelocaldns' || cell.mode !== 'emulated' || cell.name) return;
-          const applied = await nodeLocalDnsMitigation.apply({ cluster, client, params: {}, log: () => undefined });
+          const mctx = testContext(cluster, client, {});
+          const applied = await nodeLocalDnsMitigation.apply(mctx);
           expect(applied.counters).toEqual({ 'nodelocaldns.nodes': 3 });
-          await applied.revert();
+          expect(await mctx.undo.unwind()).toEqual([]);
         },
       },
     );

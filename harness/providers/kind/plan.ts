@@ -1,5 +1,5 @@
 import { relative } from 'node:path';
-import { ROOT, loadSuite, type CellSpec, type Suite } from '../../config/suite.ts';
+import { ROOT, loadSuiteFile, type CellSpec, type Suite } from '../../config/suite.ts';
 import { loadTopology, type Topology } from '../../config/topology.ts';
 import { recordingShell, type ExecOptions, type Shell } from '../../exec/shell.ts';
 import type { ClientPod, Libc } from '../provider.ts';
@@ -204,7 +204,7 @@ export async function kindPlan(opts: KindPlanOptions): Promise<string> {
 
 export async function kindPlanWith(opts: KindPlanOptions, hooks: KindPlanHooks = {}): Promise<string> {
   const topology = loadTopology(opts.topologyFile);
-  const suite = loadSuite(opts.suiteName);
+  const { suite } = loadSuiteFile(opts.suiteName); // interim: the kind helper replaces this planner with the runner
   const entries: Entry[] = [];
   let step = 'preflight (run before anything else)';
   const state: PlanState = { nodeLocalDns: false };

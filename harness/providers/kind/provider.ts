@@ -4,7 +4,7 @@ import { ROOT } from '../../config/suite.ts';
 import type { Topology } from '../../config/topology.ts';
 import { RunError, VxError } from '../../errors.ts';
 import { shell as realShell, type Shell } from '../../exec/shell.ts';
-import type { Cluster, ClientPod, ClusterNode, Libc, Pod, ProbeTarget, Provider, UpOptions } from '../provider.ts';
+import type { Capabilities, Cluster, ClientPod, ClusterNode, Libc, Pod, ProbeTarget, Provider, RunRef, UpOptions } from '../provider.ts';
 import { installNodeBinaries, NODE_VXPROBE } from './cni.ts';
 import { DEFAULT_K8S_VERSION, KIND_VERSION, kindClusterName, kindConfigYaml, kindNodeNames, kindNotes, nodeImage, NODE_LABEL } from './config.ts';
 import { internalIP, isReady, kubectl, kubectlJson, type KindContext, type KList, type KNode, type KPod, type PodExec, type PodRef } from './context.ts';
@@ -77,6 +77,26 @@ export function neededImages(topology: Topology, clients: readonly Libc[]): Libc
 
 export class KindProvider implements Provider {
   readonly name = 'kind';
+  readonly capabilities: Capabilities = {
+    symptomsGuaranteed: false,
+    ownsKubeProxyChains: false,
+    forwardPolicies: ['sequential', 'random', 'health-checked'],
+    privateNodeFiles: false,
+    servesUpstreamNames: false,
+  };
+
+  async list(): Promise<RunRef[]> {
+    const r = await this.shell(['kind', 'get', 'clusters'], { nothrow: true });
+    return r.stdout.split('\n').filter((c) => c.startsWith('vxc-')).map((c) => ({ runId: c.slice(4), what: `kind cluster ${c}` }));
+  }
+
+  async down(runId?: string): Promise<{ removed: string[]; problems: string[] }> {
+    if (!this.which('kind')) return { removed: [], problems: [] };
+    if (runId === undefined) return { removed: await downAllKind(this.shell), problems: [] };
+    const name = kindClusterName(runId);
+    const r = await this.shell(['kind', 'delete', 'cluster', '--name', name], { nothrow: true, timeoutMs: 120_000 });
+    return r.exitCode === 0 ? { removed: [name], problems: [] } : { removed: [], problems: [`kind delete cluster --name ${name}: ${r.stderr.trim()}`] };
+  }
   readonly k8sVersion: string;
   readonly flannelVersion: string;
   private readonly shell: Shell;
@@ -241,6 +261,16 @@ export class KindCluster implements Cluster {
 
   get name(): string {
     return this.ctx.cluster;
+  }
+
+  get enterHint(): string {
+    return `docker exec -it ${this.opts.containerOf.values().next().value ?? '<node>'} bash`;
+  }
+
+  /** kind's own log export of the whole cluster (nodes, kubelet, containerd, pods). */
+  async collectLogs(dir: string): Promise<string[]> {
+    const r = await this.ctx.shell(['kind', 'export', 'logs', dir, '--name', this.ctx.cluster], { nothrow: true, timeoutMs: 120_000 }).catch(() => undefined);
+    return r?.exitCode === 0 ? [dir] : [];
   }
 
   get clients(): Readonly<Partial<Record<Libc, ClientPod>>> {
