@@ -124,7 +124,7 @@ const IN_FLIGHT_GRACE_S = 120;
 const BOUND_KILL_GRACE_MS = 15_000;
 
 export interface RunProbeOptions {
-  /** Called with each sample as soon as its line arrives, in the order the probe printed them. */
+  /** Called with each sample as soon as its line arrives, in print order; if it throws, the probe is stopped and runProbe rejects. */
   onSample?: (s: Sample) => void;
   /** Stops the probe (SIGTERM); runProbe then resolves with the samples measured so far (stopped: 'aborted'). */
   signal?: AbortSignal;
