@@ -18,9 +18,10 @@ export interface ExecOptions {
    */
   onStdout?: (chunk: string) => void;
   /**
-   * Stops the command early: on abort it gets SIGTERM (SIGKILL ABORT_KILL_AFTER_MS later if still running)
-   * and the call resolves, never throws, with what it printed so far and exitCode null. An already aborted
-   * signal starts nothing and resolves with empty output. The timeout still applies and still throws.
+   * Stops the command early: on abort it and every process it started get SIGTERM (SIGKILL
+   * ABORT_KILL_AFTER_MS later if still running), and the call resolves, never throws, with what it printed
+   * until it exited and exitCode null. An already aborted signal starts nothing and resolves with empty
+   * output. Until an abort, timeoutMs and RunError work as without a signal.
    */
   signal?: AbortSignal;
 }
