@@ -65,6 +65,9 @@ export interface DropStats {
   /** Whether this kernel's tracepoint carries drop reasons (5.17+). */
   reasons: boolean;
   watched: number[];
+  /** With `stats`: the program's total run time (ns) and runs, from the kernel's BPF accounting. */
+  runNs?: number;
+  runCnt?: number;
 }
 
 export class DropsUnavailableError extends VxError {
@@ -95,6 +98,8 @@ export interface DropTracerOptions {
   exitWith?: number;
   /** Bound on attaching (default 15 s: loading BTF and verifying the program). */
   readyTimeoutMs?: number;
+  /** Turn on the kernel's BPF run-time accounting (machine-wide while the tracer runs: for the bench only). */
+  stats?: boolean;
   /** Bound on one snapshot round trip (default 10 s). */
   snapshotTimeoutMs?: number;
 }
@@ -166,6 +171,10 @@ export function parseSnapshot(text: string): { stats: DropStats; counts: DropSna
     reasons: head.reasons === true,
     watched: Array.isArray(head.watched) ? (head.watched as number[]) : [],
   };
+  if (typeof head.run_ns === 'number' && typeof head.run_cnt === 'number') {
+    stats.runNs = head.run_ns;
+    stats.runCnt = head.run_cnt;
+  }
   return { stats, counts };
 }
 
@@ -281,6 +290,7 @@ export class DropTracer {
     await host.writeFile(log, '');
     const argv = [opts.binary, '--watch-file', `${opts.dir}/vxdrops.watch`, '--out', `${opts.dir}/vxdrops.snapshot`];
     if (opts.exitWith) argv.push('--exit-with', String(opts.exitWith));
+    if (opts.stats) argv.push('--stats');
     let proc;
     try {
       proc = await host.spawn(argv, { log });

@@ -5,6 +5,7 @@
  *   stdin   "watch INODE", "unwatch INODE", "snapshot", "quit" (one per line; EOF is not quit).
  *   SIGUSR1 re-read --watch-file, then write a snapshot; SIGHUP re-read --watch-file; SIGTERM/SIGINT exit.
  *   snapshot {"snapshot":SEQ,...} then one row per key, then {"end":SEQ}; to stdout, or atomically to --out.
+ *   --stats adds the program's run_ns and run_cnt (kernel BPF run-time accounting) to each snapshot header.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -207,6 +208,7 @@ static const char *out_path;
 static uint64_t seq;
 static int stats_fd, drops_fd;
 static int have_reasons;
+static int prog_fd = -1, stats_on; /* --stats: the program's own run time, from the kernel */
 
 static void json_str(FILE *f, const char *s)
 {
@@ -321,7 +323,13 @@ static void snapshot(void)
 		wcur = w;
 		wp = &wcur;
 	}
-	fprintf(f, "]}\n");
+	fprintf(f, "]");
+	struct bpf_prog_info info = {};
+	uint32_t info_len = sizeof(info);
+	if (stats_on && !bpf_obj_get_info_by_fd(prog_fd, &info, &info_len))
+		fprintf(f, ",\"run_ns\":%llu,\"run_cnt\":%llu", (unsigned long long)info.run_time_ns,
+			(unsigned long long)info.run_cnt);
+	fprintf(f, "}\n");
 	for (size_t i = 0; i < nrows; i++) {
 		const struct drop_key *k = &rows[i].k;
 		char b1[16], b2[16], b3[16], b4[16], reason[48], loc[32];
@@ -388,7 +396,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: vxdrops [--watch-file FILE] [--out FILE] [--exit-with PID] [--watch INODE]...\n");
+	fprintf(stderr, "usage: vxdrops [--watch-file FILE] [--out FILE] [--exit-with PID] [--stats] [--watch INODE]...\n");
 	exit(2);
 }
 
@@ -399,13 +407,14 @@ int main(int argc, char **argv)
 		{ "out", required_argument, 0, 'o' },
 		{ "exit-with", required_argument, 0, 'p' },
 		{ "watch", required_argument, 0, 'w' },
+		{ "stats", no_argument, 0, 's' },
 		{ 0 },
 	};
 	uint32_t initial[64];
 	int ninitial = 0, c, pidfd = -1;
 	long parent = 0;
 
-	while ((c = getopt_long(argc, argv, "f:o:p:w:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:o:p:w:s", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f': watch_file = optarg; break;
 		case 'o': out_path = optarg; break;
@@ -414,6 +423,7 @@ int main(int argc, char **argv)
 			if (ninitial < 64)
 				initial[ninitial++] = (uint32_t)strtoul(optarg, NULL, 10);
 			break;
+		case 's': stats_on = 1; break;
 		default: usage();
 		}
 	}
@@ -453,6 +463,10 @@ int main(int argc, char **argv)
 	if (err)
 		unavailable("attaching to tp_btf/kfree_skb: %s", strerror(-err));
 
+	prog_fd = bpf_program__fd(nargs >= 4 ? skel->progs.kfree_skb_4 : nargs == 3 ? skel->progs.kfree_skb_3 : skel->progs.kfree_skb_2);
+	/* run-time accounting costs every BPF program on the machine a little: only when asked (the bench) */
+	if (stats_on && bpf_enable_stats(BPF_STATS_RUN_TIME) < 0)
+		stats_on = 0;
 	watched_fd = bpf_map__fd(skel->maps.watched);
 	drops_fd = bpf_map__fd(skel->maps.drops);
 	stats_fd = bpf_map__fd(skel->maps.stats);
