@@ -126,6 +126,20 @@ describe.skipIf(blocker !== undefined)(`drop tracer on real namespaces (needs ro
     expect(rowsOf(rows, { reason: 'NETFILTER_DROP' })).toEqual([]);
   });
 
+  it('keys a dropped VXLAN packet on UDP 8472 and the encapsulated protocol and port', async () => {
+    const t = tracers[0]!;
+    // VXLAN from a only: b has no VXLAN socket on 8472, so every outer datagram dies there as NO_SOCKET.
+    await shell(['ip', '-n', p1.a, 'link', 'add', 'vxd-vx', 'type', 'vxlan', 'id', '1', 'dstport', '8472', 'local', `${p1.net}.1`, 'remote', `${p1.net}.2`, 'dev', 'vxd-a', 'nolearning']);
+    await shell(['ip', '-n', p1.a, 'addr', 'add', '10.98.0.1/24', 'dev', 'vxd-vx']);
+    await shell(['ip', '-n', p1.a, 'link', 'set', 'vxd-vx', 'up']);
+    await shell(['ip', '-n', p1.a, 'neigh', 'replace', '10.98.0.2', 'lladdr', '02:00:00:00:00:02', 'dev', 'vxd-vx', 'nud', 'permanent']);
+    const before = await t.snapshot();
+    await sendUdp(p1.a, '10.98.0.2', 5353, 5);
+    const where = { ns: 'node-b', iface: 'vxd-b', reason: 'NO_SOCKET', proto: 'udp', port: 8472, innerProto: 'udp', innerPort: 5353 };
+    const rows = await settle(t, before, (r) => sum(rowsOf(r, where)) >= 5);
+    expect(sum(rowsOf(rows, where))).toBe(5);
+  });
+
   it('two tracers at once each see only their own namespaces; an unwatched or unwatched-again namespace adds nothing', async () => {
     const t1 = tracers[0]!;
     const t2 = await startTracer();
@@ -155,6 +169,23 @@ describe.skipIf(blocker !== undefined)(`drop tracer on real namespaces (needs ro
     const r1b = await settle(t1, b1, (r) => sum(rowsOf(r, { port: 7104 })) >= 2);
     expect(sum(rowsOf(r1b, { port: 7104 }))).toBe(2);
     expect(t2.delta(b3, await t2.snapshot())).toEqual([]);
+  });
+
+  it('on an older kernel\'s tracepoint signature still gives namespace, interface and function; reason n/a before 5.17', async () => {
+    for (const args of [2, 3] as const) {
+      const dir = mkdtempSync(join(tmpdir(), 'vxc-drops-'));
+      dirs.push(dir);
+      const t = await DropTracer.start(localDropHost, { binary: DROPTRACER_BIN, dir, exitWith: process.pid, tracepointArgs: args });
+      tracers.push(t);
+      expect(t.kernelHasReasons).toBe(args === 3);
+      await t.watch(p1.inoB, 'node-b');
+      const before = await t.snapshot();
+      await sendUdp(p1.a, `${p1.net}.2`, 7200 + args, 3);
+      const where = { ns: 'node-b', iface: 'vxd-b', func: '__udp4_lib_rcv', port: 7200 + args, reason: args === 2 ? 'n/a' : 'NO_SOCKET' };
+      const rows = await settle(t, before, (r) => sum(rowsOf(r, where)) >= 3);
+      expect(sum(rowsOf(rows, where))).toBe(3);
+      await t.stop();
+    }
   });
 
   it('says why it is unavailable: a missing binary, and an unprivileged start', async () => {

@@ -100,6 +100,8 @@ export interface DropTracerOptions {
   readyTimeoutMs?: number;
   /** Turn on the kernel's BPF run-time accounting (machine-wide while the tracer runs: for the bench only). */
   stats?: boolean;
+  /** Tests: attach with an older kernel's tracepoint signature (2: before 5.17, no reason; 3: before 6.11, no rx_sk). */
+  tracepointArgs?: 2 | 3;
   /** Bound on one snapshot round trip (default 10 s). */
   snapshotTimeoutMs?: number;
 }
@@ -291,6 +293,7 @@ export class DropTracer {
     const argv = [opts.binary, '--watch-file', `${opts.dir}/vxdrops.watch`, '--out', `${opts.dir}/vxdrops.snapshot`];
     if (opts.exitWith) argv.push('--exit-with', String(opts.exitWith));
     if (opts.stats) argv.push('--stats');
+    if (opts.tracepointArgs) argv.push('--tracepoint-args', String(opts.tracepointArgs));
     let proc;
     try {
       proc = await host.spawn(argv, { log });

@@ -396,7 +396,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: vxdrops [--watch-file FILE] [--out FILE] [--exit-with PID] [--stats] [--watch INODE]...\n");
+	fprintf(stderr, "usage: vxdrops [--watch-file FILE] [--out FILE] [--exit-with PID] [--stats] [--tracepoint-args 2|3] [--watch INODE]...\n");
 	exit(2);
 }
 
@@ -408,13 +408,15 @@ int main(int argc, char **argv)
 		{ "exit-with", required_argument, 0, 'p' },
 		{ "watch", required_argument, 0, 'w' },
 		{ "stats", no_argument, 0, 's' },
+		{ "tracepoint-args", required_argument, 0, 'a' },
 		{ 0 },
 	};
 	uint32_t initial[64];
 	int ninitial = 0, c, pidfd = -1;
 	long parent = 0;
+	int force_args = 0; /* tests: use an older kernel's tracepoint signature (fewer arguments is always valid) */
 
-	while ((c = getopt_long(argc, argv, "f:o:p:w:s", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:o:p:w:sa:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f': watch_file = optarg; break;
 		case 'o': out_path = optarg; break;
@@ -424,6 +426,7 @@ int main(int argc, char **argv)
 				initial[ninitial++] = (uint32_t)strtoul(optarg, NULL, 10);
 			break;
 		case 's': stats_on = 1; break;
+		case 'a': force_args = atoi(optarg); break;
 		default: usage();
 		}
 	}
@@ -443,6 +446,8 @@ int main(int argc, char **argv)
 	int nargs = kfree_skb_args(vmlinux);
 	if (nargs < 2)
 		unavailable("this kernel's BTF has no kfree_skb tracepoint (btf_trace_kfree_skb)");
+	if (force_args >= 2 && force_args < nargs)
+		nargs = force_args;
 	reasons_load(vmlinux);
 	have_reasons = nargs >= 3 && nreasons > 0;
 
