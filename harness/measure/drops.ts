@@ -258,7 +258,6 @@ export class DropTracer {
   readonly pid: number;
   readonly kernelHasReasons: boolean;
   private readonly names = new Map<number, string>();
-  private requests = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
   /** Header of the last snapshot: machine-wide totals, watched set. */
@@ -356,7 +355,8 @@ export class DropTracer {
   /** Signals the tracer (it re-reads the watch file, then writes a snapshot) and waits for that snapshot. */
   private async roundTrip(): Promise<DropSnapshot> {
     if (this.stopped) throw new DropTracerError('vxdrops was stopped');
-    const want = ++this.requests;
+    // Wait for a snapshot newer than the one on disk now: robust to a signal lost or coalesced earlier.
+    const want = (parseSnapshot(await this.host.readFile(this.outFile).catch(() => ''))?.stats.seq ?? 0) + 1;
     if (!(await this.host.kill(this.pid, 'SIGUSR1'))) throw new DropTracerError(`vxdrops (pid ${this.pid}) is gone; see ${DropTracer.logFile(this.opts.dir)}`);
     const bound = this.opts.snapshotTimeoutMs ?? 10_000;
     const deadline = Date.now() + bound;
