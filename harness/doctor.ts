@@ -110,8 +110,8 @@ export function dropTracerBlocker(): string | undefined {
 export async function buildDropTracer(log: (s: string) => void = () => undefined): Promise<{ ok: true } | { ok: false; why: string }> {
   const blocker = dropTracerBlocker();
   if (blocker) return { ok: false, why: blocker };
-  const srcs = ['vxdrops.bpf.c', 'vxdrops.c', 'vxdrops.h'].map((f) => join(DROPTRACER_SRC, f));
-  if (srcs.every((src) => fresh(DROPTRACER_BIN, src))) return { ok: true };
+  const [bpfSrc, loaderSrc, header] = ['vxdrops.bpf.c', 'vxdrops.c', 'vxdrops.h'].map((f) => join(DROPTRACER_SRC, f)) as [string, string, string];
+  if ([bpfSrc, loaderSrc, header].every((src) => fresh(DROPTRACER_BIN, src))) return { ok: true };
   const dir = join(BUILD_DIR, 'droptracer');
   mkdirSync(dir, { recursive: true });
   const arch = ({ x64: 'x86', arm64: 'arm64', s390x: 's390', ppc64: 'powerpc', riscv64: 'riscv' } as Record<string, string>)[process.arch];
@@ -121,10 +121,10 @@ export async function buildDropTracer(log: (s: string) => void = () => undefined
     log(`building vxdrops: vmlinux.h from ${KERNEL_BTF}, BPF object, skeleton, loader`);
     const btf = await shell(['bpftool', 'btf', 'dump', 'file', KERNEL_BTF, 'format', 'c'], { timeoutMs: 60_000 });
     writeFileSync(join(dir, 'vmlinux.h'), btf.stdout);
-    await shell(['clang', '-g', '-O2', '-target', 'bpf', `-D__TARGET_ARCH_${arch}`, '-I', dir, '-I', DROPTRACER_SRC, '-c', srcs[0], '-o', obj], { timeoutMs: 120_000 });
+    await shell(['clang', '-g', '-O2', '-target', 'bpf', `-D__TARGET_ARCH_${arch}`, '-I', dir, '-I', DROPTRACER_SRC, '-c', bpfSrc, '-o', obj], { timeoutMs: 120_000 });
     const skel = await shell(['bpftool', 'gen', 'skeleton', obj, 'name', 'vxdrops_bpf'], { timeoutMs: 60_000 });
     writeFileSync(join(dir, 'vxdrops.skel.h'), skel.stdout);
-    await shell(['gcc', '-O2', '-Wall', '-I', dir, '-I', DROPTRACER_SRC, '-o', DROPTRACER_BIN, srcs[1], '-lbpf', '-lelf', '-lz'], { timeoutMs: 120_000 });
+    await shell(['gcc', '-O2', '-Wall', '-I', dir, '-I', DROPTRACER_SRC, '-o', DROPTRACER_BIN, loaderSrc, '-lbpf', '-lelf', '-lz'], { timeoutMs: 120_000 });
     return { ok: true };
   } catch (e) {
     return { ok: false, why: `build failed: ${(e as Error).message.split('\n').slice(0, 4).join(' ')}` };
