@@ -17,6 +17,7 @@ import { NetnsClientPod, NetnsNode, type NetnsContext } from '../providers/netns
 import { NetnsProvider, PROBE_BINARIES } from '../providers/netns/provider.ts';
 import type { Cluster, ClientPod, Libc } from '../providers/provider.ts';
 import { newRunId, runSuite } from '../runner.ts';
+import { benchDrops } from './drops.ts';
 import { startCapture, STALL_TABLE, stallDrops, stallRuleset, withNameserver } from './capture.ts';
 import {
   BENCH_SCHEMA_VERSION,
@@ -488,6 +489,9 @@ export async function runBench(opts: BenchOptions): Promise<{ dir: string; markd
         });
       }),
     );
+    await section('drops', async () => {
+      result.drops = await benchDrops(benchId, quick, log);
+    });
     await section('suites', async () => {
       result.suites = await benchSuites(provider, benchId, dir, quick, log);
     });
