@@ -11,22 +11,22 @@ export interface Tool {
   why: string;
   /** Absolute paths to look at, else found on PATH. */
   paths?: string[];
-  for: ('netns' | 'build' | 'bench' | 'report' | 'drops')[];
+  for: ('cluster' | 'build' | 'bench' | 'report' | 'drops')[];
 }
 
 export const TOOLS: Tool[] = [
-  { tool: 'ip', pkg: 'iproute2', why: 'namespaces, veth, VXLAN, routes, neighbours', for: ['netns'] },
-  { tool: 'bridge', pkg: 'iproute2', why: 'VXLAN FDB entries', for: ['netns'] },
-  { tool: 'iptables-restore', pkg: 'iptables', why: 'kube-proxy chains', for: ['netns'] },
-  { tool: 'nft', pkg: 'nftables', why: 'fault injection rules', for: ['netns'] },
-  { tool: 'conntrack', pkg: 'conntrack', why: 'flush and count conntrack entries', for: ['netns'] },
-  { tool: 'ethtool', pkg: 'ethtool', why: 'checksum offload settings', for: ['netns'] },
-  { tool: 'unbound', pkg: 'unbound', why: 'cluster DNS replicas', for: ['netns'] },
-  { tool: 'dnsmasq', pkg: 'dnsmasq-base', why: 'upstream DNS', for: ['netns'] },
-  { tool: 'dig', pkg: 'dnsutils', why: 'DNS readiness checks', for: ['netns'] },
-  { tool: 'sysctl', pkg: 'procps', why: 'per-namespace kernel settings', for: ['netns'] },
-  { tool: 'bridge (CNI plugin)', pkg: 'containernetworking-plugins', why: 'pod networking as kubelet does it', paths: ['/usr/lib/cni/bridge', '/opt/cni/bin/bridge'], for: ['netns'] },
-  { tool: 'host-local (CNI plugin)', pkg: 'containernetworking-plugins', why: 'pod IPAM', paths: ['/usr/lib/cni/host-local', '/opt/cni/bin/host-local'], for: ['netns'] },
+  { tool: 'ip', pkg: 'iproute2', why: 'namespaces, veth, VXLAN, routes, neighbours', for: ['cluster'] },
+  { tool: 'bridge', pkg: 'iproute2', why: 'VXLAN FDB entries', for: ['cluster'] },
+  { tool: 'iptables-restore', pkg: 'iptables', why: 'kube-proxy chains', for: ['cluster'] },
+  { tool: 'nft', pkg: 'nftables', why: 'fault injection rules', for: ['cluster'] },
+  { tool: 'conntrack', pkg: 'conntrack', why: 'flush and count conntrack entries', for: ['cluster'] },
+  { tool: 'ethtool', pkg: 'ethtool', why: 'checksum offload settings', for: ['cluster'] },
+  { tool: 'unbound', pkg: 'unbound', why: 'cluster DNS replicas', for: ['cluster'] },
+  { tool: 'dnsmasq', pkg: 'dnsmasq-base', why: 'upstream DNS', for: ['cluster'] },
+  { tool: 'dig', pkg: 'dnsutils', why: 'DNS readiness checks', for: ['cluster'] },
+  { tool: 'sysctl', pkg: 'procps', why: 'per-namespace kernel settings', for: ['cluster'] },
+  { tool: 'bridge (CNI plugin)', pkg: 'containernetworking-plugins', why: 'pod networking as kubelet does it', paths: ['/usr/lib/cni/bridge', '/opt/cni/bin/bridge'], for: ['cluster'] },
+  { tool: 'host-local (CNI plugin)', pkg: 'containernetworking-plugins', why: 'pod IPAM', paths: ['/usr/lib/cni/host-local', '/opt/cni/bin/host-local'], for: ['cluster'] },
   { tool: 'gcc', pkg: 'gcc', why: 'the glibc probe', for: ['build'] },
   { tool: 'musl-gcc', pkg: 'musl-tools', why: 'the musl (Alpine) probe', for: ['build'] },
   { tool: 'clang', pkg: 'clang', why: 'the drop tracer\'s BPF program', for: ['drops'] },
@@ -139,7 +139,7 @@ export async function setup(opts: { quiet?: boolean; purposes?: Tool['for'][numb
   const log = (s: string) => {
     if (!opts.quiet) console.log(s);
   };
-  const purposes = opts.purposes ?? ['netns', 'build'];
+  const purposes = opts.purposes ?? ['cluster', 'build'];
   const missing = missingTools(purposes);
   // The drop tracer is optional: its packages go in a separate, non-fatal install.
   const dropsMissing = purposes.includes('build') ? missingTools(['drops']) : [];
@@ -188,7 +188,6 @@ export function doctorReport(): { lines: DoctorLine[]; root: boolean; probes: Re
     probes: {
       'vxprobe-musl': existsSync(join(BUILD_DIR, 'vxprobe-musl')),
       'vxprobe-glibc': existsSync(join(BUILD_DIR, 'vxprobe-glibc')),
-      'vxdrops (drop tracer)': existsSync(DROPTRACER_BIN),
     },
   };
 }

@@ -430,7 +430,7 @@ export async function benchSuites(provider: NetnsProvider, benchId: string, dir:
 export async function runBench(opts: BenchOptions): Promise<{ dir: string; markdown: string; result: BenchResult }> {
   const log = opts.log;
   const quick = opts.quick ?? false;
-  await setup({ quiet: true, purposes: ['netns', 'build', 'bench'] });
+  await setup({ quiet: true, purposes: ['cluster', 'build', 'bench'] });
   const provider = new NetnsProvider();
   await provider.preflight();
   const benchId = newRunId();

@@ -132,7 +132,7 @@ export class NetnsProvider implements Provider {
 
   async preflight(): Promise<void> {
     requireRoot('the netns provider');
-    await requireTools('netns');
+    await requireTools('cluster');
     for (const [libc, bin] of Object.entries(PROBE_BINARIES)) {
       if (!existsSync(bin)) throw new VxError('E_PROBE_MISSING', `the ${libc} probe is not built (${bin}); run \`npm run setup\``);
     }
