@@ -1,5 +1,5 @@
 import type { NodeSpec, Topology } from '../../config/topology.ts';
-import { NETNS_PREFIX } from '../../exec/ledger.ts';
+import { NETNS_PREFIX } from './ledger.ts';
 import { NetnsNode, NetnsTarget, type NetnsContext } from './node.ts';
 
 export const UNDERLAY_BRIDGE = 'br-underlay';
@@ -10,16 +10,16 @@ export function netnsName(runId: string, role: string): string {
 
 /** `ip -n NS -batch -`: one process for many link/addr/route changes. */
 export async function ipBatch(ctx: NetnsContext, netns: string, lines: readonly string[]): Promise<void> {
-  await ctx.sh(['ip', '-n', netns, '-batch', '-'], { input: `${lines.join('\n')}\n` });
+  await ctx.host.run(['ip', '-n', netns, '-batch', '-'], { input: `${lines.join('\n')}\n` });
 }
 
 /** A fresh namespace: recorded before it exists, loopback up, and the sysctls a Kubernetes node sets. */
 export async function addNamespace(ctx: NetnsContext, netns: string, sysctls: readonly string[]): Promise<void> {
-  ctx.ledger.record({ kind: 'netns', name: netns });
-  await ctx.sh(['ip', 'netns', 'add', netns]);
-  await ctx.sh(['ip', '-n', netns, 'link', 'set', 'lo', 'up']);
+  await ctx.ledger.record({ kind: 'netns', name: netns });
+  await ctx.host.run(['ip', 'netns', 'add', netns]);
+  await ctx.host.run(['ip', '-n', netns, 'link', 'set', 'lo', 'up']);
   // New namespaces inherit ip_forward/rp_filter defaults that do not fit a node: set them explicitly.
-  if (sysctls.length) await ctx.sh(['ip', 'netns', 'exec', netns, 'sysctl', '-q', '-w', ...sysctls]);
+  if (sysctls.length) await ctx.host.run(['ip', 'netns', 'exec', netns, 'sysctl', '-q', '-w', ...sysctls]);
 }
 
 export const NODE_SYSCTLS = [

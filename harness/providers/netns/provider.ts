@@ -1,17 +1,18 @@
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import pRetry from 'p-retry';
 import { ROOT } from '../../config/suite.ts';
 import type { Topology } from '../../config/topology.ts';
 import { VxError } from '../../errors.ts';
-import { Ledger } from '../../exec/ledger.ts';
-import { shell, type Shell } from '../../exec/shell.ts';
 import { requireRoot, requireTools } from '../../doctor.ts';
-import type { Cluster, Libc, ProbeTarget, Provider, UpOptions } from '../provider.ts';
+import type { Capabilities, Cluster, KernelFeature, Libc, ProbeTarget, Provider, RunRef, UpOptions } from '../provider.ts';
 import { addPod } from './cni.ts';
 import { clusterRecords, dnsmasqArgv, NetnsClusterDns } from './dns.ts';
 import { FlannelEmulator } from './flannel.ts';
+import type { Host } from './host.ts';
 import { natTable, type ServiceEndpoints } from './kube-proxy.ts';
+import { downAll, Ledger, leftovers, runOfNamespace } from './ledger.ts';
+import { LocalHost } from './local-host.ts';
+import { collectNetnsLogs } from './logs.ts';
 import { makeFabric, makeNode, netnsName } from './network.ts';
 import { NetnsNodeLocalDns } from './nodelocaldns.ts';
 import { NetnsClientPod, NetnsPod, type NetnsContext, type NetnsNode, type NetnsTarget } from './node.ts';
@@ -48,7 +49,7 @@ class NetnsCluster implements Cluster {
     readonly ctx: NetnsContext,
   ) {
     this.flannel = new FlannelEmulator(topology, this.nodes);
-    this.clusterDns = new NetnsClusterDns(topology, this.dnsPods, () => this.fabric, ctx.ledger.dir);
+    this.clusterDns = new NetnsClusterDns(topology, this.dnsPods, () => this.fabric, ctx.host, ctx.ledger.dir);
     this.nodeLocalDns = new NetnsNodeLocalDns(topology, this.nodes);
   }
 
@@ -63,14 +64,25 @@ class NetnsCluster implements Cluster {
     return Object.assign(Object.create(node) as NetnsNode, { probe: [PROBE_BINARIES.glibc] });
   }
 
+  get enterHint(): string {
+    const node = this.nodes[0]?.netns ?? netnsName(this.runId, '<node>');
+    const where = this.ctx.host.describe === 'local' ? '' : ` (on ${this.ctx.host.describe})`;
+    return `ip netns exec ${node} bash${where}`;
+  }
+
+  collectLogs(dir: string): Promise<string[]> {
+    const targets = [...(this.fabric ? [this.fabric] : []), ...this.nodes];
+    return collectNetnsLogs(this.ctx.host, targets, join(this.ctx.ledger.dir, 'logs'), dir).catch(() => []);
+  }
+
   async describe(): Promise<Record<string, string>> {
-    const out: Record<string, string> = {};
-    const q = await this.ctx.sh(['dpkg-query', '-W', '-f', '${Package} ${Version}\\n', 'libc6', 'musl', 'unbound', 'dnsmasq-base', 'iptables', 'containernetworking-plugins', 'iproute2', 'conntrack'], { nothrow: true });
+    const out: Record<string, string> = { 'netns-host': this.ctx.host.describe };
+    const q = await this.ctx.host.run(['dpkg-query', '-W', '-f', '${Package} ${Version}\\n', 'libc6', 'musl', 'unbound', 'dnsmasq-base', 'iptables', 'containernetworking-plugins', 'iproute2', 'conntrack'], { nothrow: true });
     for (const line of q.stdout.split('\n').filter(Boolean)) {
       const [pkg, ver] = line.split(' ');
       if (pkg && ver) out[pkg] = ver;
     }
-    const ipt = await this.ctx.sh(['iptables', '--version'], { nothrow: true });
+    const ipt = await this.ctx.host.run(['iptables', '--version'], { nothrow: true });
     out['iptables-backend'] = /\((\w+)\)/.exec(ipt.stdout)?.[1] ?? 'unknown';
     return out;
   }
@@ -81,20 +93,97 @@ class NetnsCluster implements Cluster {
   }
 }
 
+/** What the netns provider can do whatever the kernel: see Capabilities. */
+export const NETNS_CAPABILITIES: Capabilities = {
+  // flanneld and kube-proxy are emulated by the harness: an emulated fault always brings its symptom.
+  symptomsGuaranteed: true,
+  ownsKubeProxyChains: true,
+  // unbound picks upstreams by RTT: no ordered (sequential) forwarding (dns.ts forwardPolicyConf).
+  forwardPolicies: ['random', 'health-checked'],
+  // A node's /etc files are /etc/netns/<ns>/ bind mounts made by `ip netns exec`, private to the run.
+  privateNodeFiles: true,
+  // dnsmasq in the fabric answers the topology's dns.upstream names.
+  servesUpstreamNames: true,
+};
+
+const kernelAtLeast = (release: string, major: number, minor: number): boolean | undefined => {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  if (!m) return undefined;
+  const [maj, min] = [Number(m[1]), Number(m[2])];
+  return maj > major || (maj === major && min >= minor);
+};
+
+/** The kernel facilities of the host's kernel, from `uname -r` and its loaded or loadable modules. */
+export async function detectKernel(host: Host): Promise<Partial<Record<KernelFeature, boolean>>> {
+  const release = (await host.run(['uname', '-r'], { timeoutMs: 5000 })).stdout.trim();
+  // Built in, loaded, or loadable: /sys/module/<m> or `modinfo` knows it.
+  const hasModule = async (m: string) =>
+    (await host.exists(`/sys/module/${m}`)) || (await host.run(['modinfo', '-n', m], { nothrow: true, timeoutMs: 5000 }).catch(() => undefined))?.exitCode === 0;
+  const out: Partial<Record<KernelFeature, boolean>> = {};
+  // skb:kfree_skb carries enum skb_drop_reason since 5.17.
+  const dropReasons = kernelAtLeast(release, 5, 17);
+  if (dropReasons !== undefined) out.dropReasons = dropReasons;
+  // Dynamic sets whose elements the packet path also deletes (nft_dynset delete, d0a8d877da97, 5.4).
+  const dynset = kernelAtLeast(release, 5, 4);
+  if (dynset !== undefined) out.nftDynamicSets = dynset && (await hasModule('nf_tables'));
+  out.vxlan = await hasModule('vxlan');
+  out.conntrack = await hasModule('nf_conntrack');
+  return out;
+}
+
+export interface NetnsProviderOptions {
+  /** Where the namespaces live: this machine (default) or a guest agent in a VM. */
+  host?: Host;
+}
+
 export class NetnsProvider implements Provider {
   readonly name = 'netns';
-  constructor(private readonly sh: Shell = shell) {}
+  private readonly host: Host;
+  private kernel?: Partial<Record<KernelFeature, boolean>>;
+
+  constructor(opts: NetnsProviderOptions = {}) {
+    this.host = opts.host ?? new LocalHost();
+  }
+
+  /** Kernel facilities are known once preflight (or up) has asked the host. */
+  get capabilities(): Capabilities {
+    return { ...NETNS_CAPABILITIES, ...(this.kernel ? { kernel: { ...this.kernel } } : {}) };
+  }
 
   async preflight(): Promise<void> {
-    requireRoot('the netns provider');
-    await requireTools('netns');
-    for (const [libc, bin] of Object.entries(PROBE_BINARIES)) {
-      if (!existsSync(bin)) throw new VxError('E_PROBE_MISSING', `the ${libc} probe is not built (${bin}); run \`npm run setup\``);
+    if (this.host instanceof LocalHost) {
+      requireRoot('the netns provider');
+      await requireTools('netns');
+    } else {
+      const id = await this.host.run(['id', '-u'], { timeoutMs: 5000 });
+      if (id.stdout.trim() !== '0') throw new VxError('E_NOT_ROOT', `the netns provider needs root on ${this.host.describe}`);
     }
+    for (const [libc, bin] of Object.entries(PROBE_BINARIES)) {
+      if (!(await this.host.exists(bin))) throw new VxError('E_PROBE_MISSING', `the ${libc} probe is not built (${bin}); run \`npm run setup\``);
+    }
+    this.kernel ??= await detectKernel(this.host);
+  }
+
+  async list(): Promise<RunRef[]> {
+    return (await leftovers(this.host)).map((l) => {
+      const what = [
+        l.ledger ? 'ledger' : 'no ledger',
+        `${l.namespaces.length} namespace${l.namespaces.length === 1 ? '' : 's'}`,
+        `${l.processes} process${l.processes === 1 ? '' : 'es'}`,
+      ];
+      return { runId: l.runId, what: what.join(', ') };
+    });
+  }
+
+  async down(runId?: string): Promise<{ removed: string[]; problems: string[] }> {
+    const r = await downAll(this.host, runId);
+    const removed = new Set([...r.runs, ...r.namespaces.map((ns) => runOfNamespace(ns, r.runs))]);
+    return { removed: [...removed], problems: r.problems };
   }
 
   async up(topo: Topology, opts: UpOptions): Promise<Cluster> {
-    const ctx: NetnsContext = { sh: this.sh, ledger: new Ledger(opts.runId) };
+    this.kernel ??= await detectKernel(this.host);
+    const ctx: NetnsContext = { host: this.host, ledger: await Ledger.open(this.host, opts.runId) };
     const cluster = new NetnsCluster(opts.runId, topo, ctx);
     const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
       const t0 = Date.now();
