@@ -53,7 +53,7 @@ export async function collectNetnsLogs(
   const ls = await host.run(['find', daemonLogDir, '-maxdepth', '1', '-type', 'f', '-name', '*.log', '-printf', '%f\\n'], { nothrow: true, timeoutMs: TIMEOUT_MS }).catch(() => undefined);
   for (const f of (ls?.stdout ?? '').split('\n').filter(Boolean).sort()) {
     const text = await host.readFile(join(daemonLogDir, f)).catch((e: Error) => `(cannot read ${f}: ${e.message})\n`);
-    await put(`daemon-${f}`, text);
+    await put(`daemon-${f}`, `# ${join(daemonLogDir, f)} on ${host.describe}\n${text}`);
   }
   return written;
 }
