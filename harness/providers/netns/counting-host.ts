@@ -5,6 +5,8 @@ export interface HostCall {
   member: keyof Host;
   /** argv for run/spawn, the path for file calls, the pid for procStart/kill. */
   what: string[];
+  /** What a run got on stdin (the lines of an `ip -batch -`). */
+  input?: string;
 }
 
 /**
@@ -23,8 +25,8 @@ export class CountingHost implements Host {
     if (!inner.appendFile) Object.defineProperty(this, 'appendFile', { value: undefined });
   }
 
-  private note(member: keyof Host, what: (string | number)[]): void {
-    this.calls.push({ member, what: what.map(String) });
+  private note(member: keyof Host, what: (string | number)[], input?: string): void {
+    this.calls.push({ member, what: what.map(String), ...(input !== undefined ? { input } : {}) });
   }
 
   /** How many calls each member got. */
@@ -40,7 +42,7 @@ export class CountingHost implements Host {
   }
 
   run(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult> {
-    this.note('run', [...argv]);
+    this.note('run', [...argv], opts?.input);
     return this.inner.run(argv, opts);
   }
 

@@ -36,7 +36,11 @@ describe.skipIf(!isRoot())('netns provider through the Host seam (needs root)', 
     expect(namespaces).toContain(`vxc-${runId}-node-1`);
     // fabric, 3 nodes, 3 DNS pods, 1 web endpoint at least, 1 client
     expect(namespaces.length).toBeGreaterThanOrEqual(8);
-    const added = ran((a) => a[0] === 'ip' && a[1] === 'netns' && a[2] === 'add').map((c) => c.what[3]);
+    // `ip netns add NS`, or `netns add NS` lines fed to `ip -batch -`
+    const added = [
+      ...ran((a) => a.slice(0, 3).join(' ') === 'ip netns add').map((c) => c.what[3]!),
+      ...ran((a) => a.join(' ') === 'ip -batch -').flatMap((c) => [...(c.input ?? '').matchAll(/^netns add (\S+)$/gm)].map((m) => m[1]!)),
+    ];
     expect(added.sort()).toEqual([...namespaces].sort());
   });
 

@@ -44,12 +44,12 @@ export class Ledger {
     return l;
   }
 
-  /** Refuses once the run is aborted; resolves when the line is on disk. */
-  record(r: Resource): Promise<void> {
+  /** Refuses once the run is aborted; resolves when the lines are on disk (one write for all of them). */
+  record(...rs: Resource[]): Promise<void> {
     checkAborted();
-    this.entries.push(r);
-    const line = `${JSON.stringify(r)}\n`;
-    const p = this.writing.then(() => append(this.host, this.file, line));
+    this.entries.push(...rs);
+    const lines = rs.map((r) => `${JSON.stringify(r)}\n`).join('');
+    const p = this.writing.then(() => append(this.host, this.file, lines));
     this.writing = p.catch(() => undefined);
     return p;
   }
@@ -81,10 +81,10 @@ export class Ledger {
       });
   }
 
-  /** Run ids with a state directory on the host. */
+  /** Run ids with a ledger on the host (other directories under STATE_DIR are not runs: left alone). */
   static async runs(host: Host): Promise<string[]> {
-    const r = await host.run(['find', STATE_DIR, '-mindepth', '1', '-maxdepth', '1', '-type', 'd', '-printf', '%f\\n'], { nothrow: true, timeoutMs: 5000 });
-    return r.stdout.split('\n').filter(Boolean).sort();
+    const r = await host.run(['find', STATE_DIR, '-mindepth', '2', '-maxdepth', '2', '-name', 'ledger.jsonl', '-printf', '%P\\n'], { nothrow: true, timeoutMs: 5000 });
+    return r.stdout.split('\n').filter(Boolean).map((p) => p.split('/')[0]!).sort();
   }
 }
 
