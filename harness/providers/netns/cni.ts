@@ -3,7 +3,7 @@ import { VxError } from '../../errors.ts';
 import type { Topology } from '../../config/topology.ts';
 import type { Host } from './host.ts';
 import type { NetnsNode, NetnsContext } from './node.ts';
-import { addNamespace } from './network.ts';
+import { addNamespace, ipBatch } from './network.ts';
 
 /** Debian's containernetworking-plugins install here; /opt/cni/bin is the upstream default. */
 export const CNI_PATHS = ['/usr/lib/cni', '/opt/cni/bin'];
@@ -56,9 +56,13 @@ export interface CniResult {
   raw: unknown;
 }
 
-/** Creates the pod's namespace and runs CNI ADD as kubelet does: env vars, config on stdin, in the node. */
-export async function addPod(ctx: NetnsContext, topo: Topology, node: NetnsNode, podNetns: string, containerId: string): Promise<CniResult> {
-  await addNamespace(ctx, podNetns, []);
+/**
+ * Creates the pod's namespace (unless the caller made it in a batch: `namespaceMade`) and runs CNI ADD as
+ * kubelet does: env vars, config on stdin, in the node.
+ */
+export async function addPod(ctx: NetnsContext, topo: Topology, node: NetnsNode, podNetns: string, containerId: string, opts: { namespaceMade?: boolean } = {}): Promise<CniResult> {
+  if (opts.namespaceMade) await ipBatch(ctx, podNetns, ['link set lo up']);
+  else await addNamespace(ctx, podNetns, []);
   const binDir = await cniBinDir(ctx.host);
   const conf = flannelDelegateConfig(topo, node.podSubnet, join(ctx.ledger.dir, 'cni', node.name));
   const r = await node.exec(

@@ -1,6 +1,7 @@
 import { VxError } from '../../errors.ts';
 import type { Topology } from '../../config/topology.ts';
 import type { FlannelControl, VtepLease } from '../provider.ts';
+import { bridgeBatch, ipBatch } from './network.ts';
 import type { NetnsNode } from './node.ts';
 
 export const VXLAN_DEV = 'flannel.1';
@@ -43,9 +44,9 @@ export class FlannelEmulator implements FlannelControl {
     return [...this.leaseMap.values()].map((l) => ({ ...l }));
   }
 
-  /** Bring up flanneld on every node: devices first, then each node learns every peer's lease. */
+  /** Bring up flanneld on every node: devices first (all nodes at once), then each node learns every peer's lease. */
   async startAll(): Promise<void> {
-    for (const n of this.nodes) await this.ensureDevice(n);
+    await Promise.all(this.nodes.map((n) => this.createDevice(n)));
     await Promise.all(this.nodes.map((n) => this.programPeers(n)));
   }
 
@@ -71,21 +72,33 @@ export class FlannelEmulator implements FlannelControl {
 
   /** Creates flannel.1 if it is missing (a restart after the device was deleted gets a new random MAC). */
   private async ensureDevice(node: NetnsNode): Promise<void> {
-    const show = await node.exec(['ip', '-j', 'link', 'show', VXLAN_DEV], { nothrow: true });
-    if (show.exitCode !== 0) {
-      const vtepIP = node.podSubnet.split('/')[0]!;
-      await node.exec(['ip', '-batch', '-'], {
-        input: [
-          `link add ${VXLAN_DEV} type vxlan id ${this.topo.vxlan.vni} local ${node.ip} dev eth0 dstport ${this.topo.vxlan.port} nolearning`,
-          `link set ${VXLAN_DEV} mtu ${this.topo.mtu}`,
-          `addr add ${vtepIP}/32 dev ${VXLAN_DEV}`,
-          `link set ${VXLAN_DEV} up`,
-          '',
-        ].join('\n'),
-      });
-    }
-    const link = JSON.parse((await node.exec(['ip', '-j', 'link', 'show', VXLAN_DEV])).stdout) as { address: string }[];
-    const mac = link[0]?.address;
+    const show = await node.ctx.host.run(['ip', '-j', '-n', node.netns, 'link', 'show', VXLAN_DEV], { nothrow: true });
+    if (show.exitCode !== 0) return this.createDevice(node);
+    this.setLease(node, show.stdout);
+  }
+
+  /** flannel.1 as flanneld makes it, and its kernel-chosen MAC read back, in one `ip -batch` process. */
+  private async createDevice(node: NetnsNode): Promise<void> {
+    const vtepIP = node.podSubnet.split('/')[0]!;
+    const out = await ipBatch(
+      node.ctx,
+      node.netns,
+      [
+        `link add ${VXLAN_DEV} type vxlan id ${this.topo.vxlan.vni} local ${node.ip} dev eth0 dstport ${this.topo.vxlan.port} nolearning`,
+        `link set ${VXLAN_DEV} mtu ${this.topo.mtu}`,
+        `addr add ${vtepIP}/32 dev ${VXLAN_DEV}`,
+        `link set ${VXLAN_DEV} up`,
+        `link show ${VXLAN_DEV}`,
+      ],
+      { json: true },
+    );
+    this.setLease(node, out);
+  }
+
+  private setLease(node: NetnsNode, linkJson: string): void {
+    // `ip -j` prints one JSON array per command that shows something: the last one is the link.
+    const last = linkJson.trim().split('\n').filter((l) => l.startsWith('[')).at(-1) ?? '[]';
+    const mac = (JSON.parse(last) as { address?: string }[])[0]?.address;
     if (!mac) throw new VxError('E_FLANNEL', `${node.name}: ${VXLAN_DEV} has no MAC`);
     this.leaseMap.set(node.name, { node: node.name, publicIP: node.ip, subnet: node.podSubnet, vtepMAC: mac });
   }
@@ -97,8 +110,7 @@ export class FlannelEmulator implements FlannelControl {
   private async program(node: NetnsNode, leases: readonly VtepLease[]): Promise<void> {
     if (leases.length === 0) return;
     const cmds = leases.map(peerCommands);
-    // Two processes per node whatever the peer count: cluster bring-up stays linear in nodes.
-    await node.exec(['ip', '-batch', '-'], { input: `${cmds.flatMap((c) => c.ip).join('\n')}\n` });
-    await node.exec(['bridge', '-batch', '-'], { input: `${cmds.flatMap((c) => c.bridge).join('\n')}\n` });
+    // Two processes per node whatever the peer count: cluster bring-up stays linear in processes.
+    await Promise.all([ipBatch(node.ctx, node.netns, cmds.flatMap((c) => c.ip)), bridgeBatch(node.ctx, node.netns, cmds.flatMap((c) => c.bridge))]);
   }
 }

@@ -13,7 +13,7 @@ import { natTable, type ServiceEndpoints } from './kube-proxy.ts';
 import { downAll, Ledger, leftovers, runOfNamespace } from './ledger.ts';
 import { LocalHost } from './local-host.ts';
 import { collectNetnsLogs } from './logs.ts';
-import { makeFabric, makeNode, netnsName } from './network.ts';
+import { addNamespaces, makeFabric, makeNodes, netnsName } from './network.ts';
 import { NetnsNodeLocalDns } from './nodelocaldns.ts';
 import { NetnsClientPod, NetnsPod, type NetnsContext, type NetnsNode, type NetnsTarget } from './node.ts';
 
@@ -196,48 +196,22 @@ export class NetnsProvider implements Provider {
       const fabric = await step('underlay fabric', () => makeFabric(ctx, opts.runId, topo));
       cluster.fabric = fabric;
       await step(`nodes (${topo.nodeSpecs.length})`, async () => {
-        for (const spec of topo.nodeSpecs) cluster.nodes.push(await makeNode(ctx, opts.runId, topo, fabric, spec));
+        cluster.nodes.push(...(await makeNodes(ctx, opts.runId, topo, fabric, topo.nodeSpecs)));
       });
       await step('flanneld (flannel.1, VtepMAC leases, peers)', () => cluster.flannel.startAll());
-      await step('pods via CNI bridge + host-local', async () => {
-        for (const nodeName of topo.dns.replicas) {
-          const node = cluster.node(nodeName);
-          const name = `coredns-${nodeName}`;
-          const netns = netnsName(opts.runId, `${nodeName}-dns`);
-          const { ip } = await addPod(ctx, topo, node, netns, name);
-          cluster.dnsPods.push(new NetnsPod(name, netns, ctx, nodeName, ip, 'dns'));
-        }
-        for (const svc of topo.services) {
-          for (const nodeName of svc.endpoints) {
-            const node = cluster.node(nodeName);
-            const name = `${svc.name}-${nodeName}`;
-            const netns = netnsName(opts.runId, `${nodeName}-${svc.name}`);
-            const { ip } = await addPod(ctx, topo, node, netns, name);
-            cluster.serverPods.push(new NetnsPod(name, netns, ctx, nodeName, ip, 'server'));
-          }
-        }
-        const clientNode = cluster.node(topo.clients.node);
-        for (const libc of opts.clients) {
-          const name = `client-${libc}`;
-          const netns = netnsName(opts.runId, `${clientNode.name}-${libc}`);
-          const { ip } = await addPod(ctx, topo, clientNode, netns, name);
-          const pod = new NetnsClientPod(name, netns, ctx, clientNode.name, ip, libc, [PROBE_BINARIES[libc]]);
-          await pod.writeFile('/etc/resolv.conf', podResolvConf(topo));
-          await pod.writeFile('/etc/hosts', POD_HOSTS);
-          await pod.writeFile('/etc/nsswitch.conf', POD_NSSWITCH);
-          cluster.clients[libc] = pod;
-        }
-      });
+      await step('pods via CNI bridge + host-local', () => addPods(cluster, opts.clients));
       await step('kube-proxy (iptables)', async () => {
         const services = serviceEndpoints(topo, cluster);
         await Promise.all(cluster.nodes.map((n) => n.exec(['iptables-restore', '-w', '5'], { input: natTable(topo, n.podSubnet, services) })));
       });
       if (cluster.serverPods.length) {
         await step(`service endpoints (${cluster.serverPods.length})`, async () => {
-          for (const pod of cluster.serverPods) {
-            const svc = topo.services.find((s) => pod.name.startsWith(`${s.name}-`))!;
-            await pod.spawn([PROBE_BINARIES.glibc, '-L', String(svc.targetPort)], { name: 'server' });
-          }
+          await Promise.all(
+            cluster.serverPods.map((pod) => {
+              const svc = topo.services.find((s) => pod.name.startsWith(`${s.name}-`))!;
+              return pod.spawn([PROBE_BINARIES.glibc, '-L', String(svc.targetPort)], { name: 'server' });
+            }),
+          );
         });
       }
       await step('upstream DNS (dnsmasq)', async () => {
@@ -255,6 +229,45 @@ export class NetnsProvider implements Provider {
   }
 }
 
+/**
+ * Every pod: the namespaces in one batch, then CNI ADD node by node — concurrently across nodes, in order
+ * within a node (its bridge and host-local IPAM are shared, and the order keeps pod IPs as they always were:
+ * the DNS replica, service endpoints, clients).
+ */
+async function addPods(cluster: NetnsCluster, clients: readonly Libc[]): Promise<void> {
+  const { topology: topo, ctx, runId } = cluster;
+  type Plan = { node: string; name: string; netns: string; role: 'dns' | 'server' | Libc };
+  const plans: Plan[] = [
+    ...topo.dns.replicas.map((node) => ({ node, name: `coredns-${node}`, netns: netnsName(runId, `${node}-dns`), role: 'dns' as const })),
+    ...topo.services.flatMap((svc) => svc.endpoints.map((node) => ({ node, name: `${svc.name}-${node}`, netns: netnsName(runId, `${node}-${svc.name}`), role: 'server' as const }))),
+    ...clients.map((libc) => ({ node: topo.clients.node, name: `client-${libc}`, netns: netnsName(runId, `${topo.clients.node}-${libc}`), role: libc })),
+  ];
+  for (const p of plans) cluster.node(p.node); // an unknown node fails before anything is made
+  await addNamespaces(ctx, plans.map((p) => p.netns));
+  const ips = new Map<string, string>();
+  const byNode = new Map<string, Plan[]>();
+  for (const p of plans) byNode.set(p.node, [...(byNode.get(p.node) ?? []), p]);
+  await Promise.all(
+    [...byNode].map(async ([nodeName, nodePlans]) => {
+      const node = cluster.node(nodeName);
+      for (const p of nodePlans) ips.set(p.netns, (await addPod(ctx, topo, node, p.netns, p.name, { namespaceMade: true })).ip);
+    }),
+  );
+  for (const p of plans) {
+    const ip = ips.get(p.netns)!;
+    if (p.role === 'dns') cluster.dnsPods.push(new NetnsPod(p.name, p.netns, ctx, p.node, ip, 'dns'));
+    else if (p.role === 'server') cluster.serverPods.push(new NetnsPod(p.name, p.netns, ctx, p.node, ip, 'server'));
+    else cluster.clients[p.role] = new NetnsClientPod(p.name, p.netns, ctx, p.node, ip, p.role, [PROBE_BINARIES[p.role]]);
+  }
+  await Promise.all(
+    Object.values(cluster.clients).map(async (pod) => {
+      await pod.writeFile('/etc/resolv.conf', podResolvConf(topo));
+      await pod.writeFile('/etc/hosts', POD_HOSTS);
+      await pod.writeFile('/etc/nsswitch.conf', POD_NSSWITCH);
+    }),
+  );
+}
+
 function serviceEndpoints(topo: Topology, cluster: NetnsCluster): ServiceEndpoints[] {
   const dnsEps = cluster.dnsPods.map((p) => ({ ip: p.ip, port: 53 }));
   return [
@@ -270,21 +283,26 @@ function serviceEndpoints(topo: Topology, cluster: NetnsCluster): ServiceEndpoin
   ];
 }
 
-/** Ready = every replica answers a client pod directly across the overlay, and the ClusterIP answers. */
+/**
+ * Ready = every replica answers a client pod directly across the overlay, and the ClusterIP answers. One dig
+ * asks every server that has not answered yet (+identify names the server of each answer).
+ */
 async function waitForDns(cluster: NetnsCluster): Promise<void> {
   const client = Object.values(cluster.clients)[0];
   if (!client) return;
   const name = clusterRecords(cluster.topology)[1]!.name;
-  const servers = [...cluster.dnsPods.map((p) => p.ip), cluster.topology.dns.clusterIP];
-  for (const server of servers) {
-    await pRetry(
-      async () => {
-        const r = await client.exec(['dig', '+time=1', '+tries=1', '+short', `@${server}`, name], { nothrow: true, timeoutMs: 5000 });
-        if (r.stdout.trim() !== cluster.topology.dns.clusterIP) throw new Error(`dig @${server} ${name}: ${r.stdout.trim() || r.stderr.trim() || `exit ${r.exitCode}`}`);
-      },
-      { retries: 40, minTimeout: 50, maxTimeout: 250, factor: 1.5 },
-    ).catch((e: Error) => {
-      throw new VxError('E_DNS_NOT_READY', `cluster DNS not ready: ${e.message}`);
-    });
-  }
+  const want = cluster.topology.dns.clusterIP;
+  let pending = [...cluster.dnsPods.map((p) => p.ip), want];
+  await pRetry(
+    async () => {
+      const argv = ['dig', '+time=1', '+tries=1', '+short', '+identify', ...pending.flatMap((s) => [`@${s}`, name])];
+      const r = await client.exec(argv, { nothrow: true, timeoutMs: 5000 + 1000 * pending.length });
+      const answered = new Set([...r.stdout.matchAll(/^(\S+) from server (\S+) in /gm)].filter((m) => m[1] === want).map((m) => m[2]));
+      pending = pending.filter((s) => !answered.has(s));
+      if (pending.length) throw new Error(`no answer for ${name} from ${pending.join(', ')}: ${r.stdout.trim().split('\n').at(-1) || r.stderr.trim() || `exit ${r.exitCode}`}`);
+    },
+    { retries: 40, minTimeout: 50, maxTimeout: 250, factor: 1.5 },
+  ).catch((e: Error) => {
+    throw new VxError('E_DNS_NOT_READY', `cluster DNS not ready: ${e.message}`);
+  });
 }
