@@ -295,7 +295,8 @@ async function waitForDns(cluster: NetnsCluster): Promise<void> {
   let pending = [...cluster.dnsPods.map((p) => p.ip), want];
   await pRetry(
     async () => {
-      const argv = ['dig', '+time=1', '+tries=1', '+short', '+identify', ...pending.flatMap((s) => [`@${s}`, name])];
+      // `NAME @SERVER` per query: dig binds a server to the query whose name precedes it.
+      const argv = ['dig', '+time=1', '+tries=1', '+short', '+identify', ...pending.flatMap((s) => [name, `@${s}`])];
       const r = await client.exec(argv, { nothrow: true, timeoutMs: 5000 + 1000 * pending.length });
       const answered = new Set([...r.stdout.matchAll(/^(\S+) from server (\S+) in /gm)].filter((m) => m[1] === want).map((m) => m[2]));
       pending = pending.filter((s) => !answered.has(s));
