@@ -92,7 +92,10 @@ describe.skipIf(!isRoot())('netns provider through the Host seam (needs root)', 
     expect(r.removed).toEqual([runId]);
     expect(await runNamespaces(new LocalHost(), runId)).toEqual([]);
     const teardown = host.calls.slice(before);
-    expect(teardown.filter((c) => c.member === 'run' && c.what.slice(0, 3).join(' ') === 'ip netns del').length).toBe(count);
+    const deleted = teardown
+      .filter((c) => c.member === 'run' && c.what[0] === 'ip' && c.what.includes('-batch'))
+      .flatMap((c) => [...(c.input ?? '').matchAll(/^netns del (\S+)$/gm)].map((m) => m[1]!));
+    expect(deleted.length).toBe(count);
     expect(teardown.some((c) => c.member === 'kill')).toBe(true);
     expect((await provider.list()).find((x) => x.runId === runId)).toBeUndefined();
   });

@@ -105,28 +105,44 @@ async function killPid(host: Host, pid: number, start: string | undefined): Prom
   return true;
 }
 
-/** Processes inside a namespace the run created are the run's own (probes, servers, caches). */
-async function killNetnsPids(host: Host, name: string): Promise<void> {
-  const r = await host.run(['ip', 'netns', 'pids', name], { nothrow: true, timeoutMs: 5000 });
-  const pids = r.stdout.split(/\s+/).filter(Boolean).map(Number).filter((p) => p > 1);
+/**
+ * Runs `ip -force -batch` (every line, even after a failing one) and returns the error of each failed line
+ * by its 1-based number: iproute2 prints the error, then "Command failed -:N".
+ */
+async function ipForceBatch(host: Host, lines: readonly string[]): Promise<{ stdout: string; failed: Map<number, string> }> {
+  const failed = new Map<number, string>();
+  if (lines.length === 0) return { stdout: '', failed };
+  const r = await host.run(['ip', '-force', '-batch', '-'], { input: `${lines.join('\n')}\n`, nothrow: true, timeoutMs: 10_000 + 100 * lines.length });
+  let why: string[] = [];
+  for (const l of r.stderr.split('\n')) {
+    const m = /^Command failed -:(\d+)/.exec(l);
+    if (m) {
+      failed.set(Number(m[1]), why.join(' ').trim());
+      why = [];
+    } else if (l.trim()) why.push(l.trim());
+  }
+  return { stdout: r.stdout, failed };
+}
+
+/** Processes inside the namespaces the run created are the run's own (probes, servers, caches): one `ip` lists them all. */
+async function killNetnsPids(host: Host, names: readonly string[]): Promise<void> {
+  const { stdout } = await ipForceBatch(host, names.map((n) => `netns pids ${n}`));
+  const pids = [...new Set(stdout.split(/\s+/).filter(Boolean).map(Number))].filter((p) => p > 1);
   await Promise.all(pids.map(async (p) => killPid(host, p, await host.procStart(p))));
 }
 
 async function teardownEntries(entries: readonly Resource[], host: Host): Promise<string[]> {
   const problems: string[] = [];
-  const netns = entries.filter((e): e is Extract<Resource, { kind: 'netns' }> => e.kind === 'netns');
-  // Processes first (they hold namespaces alive), then namespaces, then files.
-  for (const e of [...entries].reverse()) {
-    if (e.kind === 'pid') await killPid(host, e.pid, e.start);
+  const netns = entries.filter((e): e is Extract<Resource, { kind: 'netns' }> => e.kind === 'netns').map((e) => e.name);
+  // Processes first (they hold namespaces alive; each one waited for, all at once), then namespaces, then files.
+  await Promise.all(entries.map((e) => (e.kind === 'pid' ? killPid(host, e.pid, e.start) : undefined)));
+  await killNetnsPids(host, netns);
+  const del = [...netns].reverse();
+  const { failed } = await ipForceBatch(host, del.map((n) => `netns del ${n}`));
+  for (const [line, why] of failed) {
+    if (!/No such file|Invalid argument|Cannot remove namespace file/.test(why)) problems.push(`ip netns del ${del[line - 1]}: ${why}`);
   }
-  await Promise.all(netns.map((n) => killNetnsPids(host, n.name)));
-  for (const n of [...netns].reverse()) {
-    const r = await host.run(['ip', 'netns', 'del', n.name], { nothrow: true, timeoutMs: 10_000 });
-    if (r.exitCode !== 0 && !/No such file|Invalid argument|Cannot remove namespace file/.test(r.stderr)) {
-      problems.push(`ip netns del ${n.name}: ${r.stderr.trim()}`);
-    }
-  }
-  for (const n of netns) await host.remove(`/etc/netns/${n.name}`);
+  await Promise.all(netns.map((n) => host.remove(`/etc/netns/${n}`)));
   for (const e of [...entries].reverse()) {
     if (e.kind === 'path') await host.remove(e.path);
   }
