@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DROPTRACER_BIN, dropTracerBlocker } from '../doctor.ts';
-import { NETNS_PREFIX } from '../exec/ledger.ts';
+import { NETNS_PREFIX } from '../providers/netns/ledger.ts';
 import { cleanupShell, shell } from '../exec/shell.ts';
 import { localDropHost } from '../measure/drops-local.ts';
 import { DropTracer, netnsInode } from '../measure/drops.ts';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planCells, prepareSuite, type ResolvedCell } from '../cells.ts';
-import { downAll } from '../exec/ledger.ts';
+import { downAll } from '../providers/netns/ledger.ts';
 import { shell } from '../exec/shell.ts';
 import { stalePeers } from '../faults/mac-churn.ts';
 import { NetnsProvider } from '../providers/netns/provider.ts';

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILD_DIR, isRoot } from '../doctor.ts';
 import { RunError } from '../errors.ts';
-import { downAll, Ledger, NETNS_PREFIX } from '../exec/ledger.ts';
+import { downAll, Ledger, NETNS_PREFIX } from '../providers/netns/ledger.ts';
+import { LocalHost } from '../providers/netns/local-host.ts';
 import { shell } from '../exec/shell.ts';
 import { NetnsClientPod } from '../providers/netns/node.ts';
 import type { Daemon, Libc } from '../providers/provider.ts';
@@ -21,11 +22,12 @@ describe.skipIf(!isRoot())('vxprobe streams its samples (needs root)', () => {
   let dnsmasq: Daemon;
 
   beforeAll(async () => {
-    const ledger = new Ledger(runId);
-    ledger.record({ kind: 'netns', name: ns });
+    const host = new LocalHost();
+    const ledger = await Ledger.open(host, runId);
+    await ledger.record({ kind: 'netns', name: ns });
     await shell(['ip', 'netns', 'add', ns]);
     await shell(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
-    const ctx = { sh: shell, ledger };
+    const ctx = { host, ledger };
     for (const libc of LIBCS) pods[libc] = new NetnsClientPod(`client-${libc}`, ns, ctx, 'node-1', '127.0.0.1', libc, [join(BUILD_DIR, `vxprobe-${libc}`)]);
     await pods.musl.writeFile('/etc/resolv.conf', 'nameserver 127.0.0.1\noptions timeout:5 attempts:1\n');
     dnsmasq = await pods.musl.spawn(
