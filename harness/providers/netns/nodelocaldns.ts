@@ -69,13 +69,23 @@ interface NodeCache {
   daemon?: Daemon;
   rules: IptablesRule[];
   link: boolean;
+  /** nft tables (iptables-nft's raw, filter) that the rules brought into being: removed again when empty. */
+  tablesMade: string[];
 }
+
+const nftTables = async (node: ClusterNode) => (await node.exec(['nft', 'list', 'tables'], { nothrow: true })).stdout.split('\n').filter(Boolean);
 
 /** Undoes exactly what startNodeCache got to, in reverse order; safe on a half-started cache. */
 async function stopNodeCache(c: NodeCache): Promise<void> {
   await c.daemon?.stop();
   c.daemon = undefined;
   for (const r of c.rules.splice(0).reverse()) await c.node.exec(iptablesArgv('-D', r), { nothrow: true });
+  // Undo restores what was found: a table the cache's rules created goes too, unless someone else's rules are in it.
+  for (const t of c.tablesMade.splice(0)) {
+    const name = t.split(' ').pop()!;
+    const rules = await c.node.exec(['iptables', '-w', '5', '-t', name, '-S'], { nothrow: true });
+    if (!rules.stdout.split('\n').some((l) => l.startsWith('-A '))) await c.node.exec(['nft', 'delete', 'table', 'ip', name], { nothrow: true });
+  }
   if (c.link) await c.node.exec(['ip', 'link', 'del', NODELOCAL_LINK], { nothrow: true });
   c.link = false;
   await c.node.exec(['rm', '-f', CONF], { nothrow: true });
@@ -88,10 +98,12 @@ async function startNodeCache(clusterIP: string, c: NodeCache): Promise<void> {
   await node.exec(['ip', 'link', 'add', NODELOCAL_LINK, 'type', 'bridge']);
   await node.exec(['ip', 'addr', 'add', `${NODELOCAL_IP}/32`, 'dev', NODELOCAL_LINK]);
   await node.exec(['ip', 'link', 'set', NODELOCAL_LINK, 'up']);
+  const tablesBefore = await nftTables(node);
   for (const r of nodeLocalRules()) {
     c.rules.push(r);
     await node.exec(iptablesArgv('-I', r));
   }
+  c.tablesMade = (await nftTables(node)).filter((t) => /^table ip (raw|filter)$/.test(t) && !tablesBefore.includes(t));
   await node.writeFile(CONF, nodeLocalUnboundConf(clusterIP));
   // node.spawn records the pid in the run's ledger: a crashed run's caches go with `vxchaos down`.
   c.daemon = await node.spawn(['unbound', '-d', '-p', '-c', CONF], { name: 'nodelocaldns' });
@@ -133,7 +145,7 @@ export class NetnsNodeLocalDns implements NodeLocalDnsControl {
   private async start(): Promise<{ address: string }> {
     const clusterIP = this.topo.dns.clusterIP;
     const name = `kube-dns.kube-system.svc.${this.topo.dns.domain}`;
-    const caches: NodeCache[] = this.nodes.map((node) => ({ node, rules: [], link: false }));
+    const caches: NodeCache[] = this.nodes.map((node) => ({ node, rules: [], link: false, tablesMade: [] }));
     this.caches.push(...caches);
     // Settled, not raced: a failure on one node is cleaned up only after every other start has finished.
     const started = await Promise.allSettled(caches.map((c) => startNodeCache(clusterIP, c)));
