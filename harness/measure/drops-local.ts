@@ -15,7 +15,7 @@ function procStart(pid: number): string | undefined {
 
 /**
  * This machine as a DropHost, for the tracer's own tests and the bench; the netns provider passes its Host
- * (harness/providers/netns/host.ts) instead, which records the daemon in the run's ledger.
+ * (harness/exec/host.ts) instead, which records the daemon in the run's ledger.
  */
 export const localDropHost: DropHost & { run: typeof shell } = {
   run: shell,

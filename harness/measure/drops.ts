@@ -1,6 +1,6 @@
 import { VxError } from '../errors.ts';
 import type { ExecOptions, ExecResult } from '../exec/shell.ts';
-import type { Host } from '../providers/netns/host.ts';
+import type { Host } from '../exec/host.ts';
 
 /**
  * Where packets died: the TypeScript side of images/droptracer (build/vxdrops), a BPF program on
