@@ -78,9 +78,9 @@ describe('kind plan of a bring-up (the provider\'s own code over a recording she
     // CoreDNS's forward now names the upstream pod's address (its node's), with the default health checks
     const patch = /patch configmap coredns --type=merge -p '(.*)'$/m.exec(text)?.[1];
     const corefile = (JSON.parse(patch!) as { data: { Corefile: string } }).data.Corefile;
-    expect(corefile).toMatch(/forward \. <node-1 InternalIP> \{\n\s+max_concurrent 1000\n\s+\}/);
+    expect(corefile).toMatch(/forward \. 198\.51\.100\.53 \{\n\s+max_concurrent 1000\n\s+\}/);
     expect(corefile).not.toContain('/etc/resolv.conf');
-    expect(cluster.upstream).toBe('<node-1 InternalIP>');
+    expect(cluster.upstream).toBe('198.51.100.53');
   });
 
   it('reads the CoreDNS replicas after the rollout has settled', () => {

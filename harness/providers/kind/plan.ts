@@ -22,6 +22,8 @@ export interface PlanKindOptions {
   flannelVersion?: string;
   /** For the plan's header only. */
   suite?: string;
+  /** Answers that replace the plan's own for some commands (tests of failure paths: a command that fails). */
+  reply?: (argv: readonly string[]) => { stdout: string; exitCode: number } | undefined;
 }
 
 /** One line of the plan: a command (with its stdin) or a note, under the step or cell it belongs to. */
@@ -80,9 +82,17 @@ interface PlanState {
   /** The NodeLocal DNSCache addon is applied (and not deleted since). */
   nodeLocalDns: boolean;
   corefile: string;
+  /** CoreDNS rollouts since bring-up: each replaces every replica (new names, new addresses). */
+  rollouts: number;
 }
 
-const DEAD_UPSTREAM_IP = placeholder('dead upstream pod IP');
+/**
+ * Addresses the code parses as addresses (a Corefile's forward list, isIP checks) cannot be <placeholders>:
+ * the plan stands them in with documentation addresses (RFC 5737 TEST-NET-2) and says so in its header.
+ */
+export const PLAN_UPSTREAM_DNS_IP = '198.51.100.53';
+export const PLAN_DEAD_UPSTREAM_IP = '198.51.100.54';
+const DEAD_UPSTREAM_IP = PLAN_DEAD_UPSTREAM_IP;
 
 /**
  * Replies that let the provider's own code — and the faults and mitigations the runner applies through it —
@@ -135,8 +145,11 @@ function planReplies(state: PlanState): (argv: readonly string[]) => { stdout: s
       return ok(JSON.stringify({ items }));
     }
     if (hasArgs(argv, 'k8s-app=kube-dns')) {
+      const r = state.rollouts;
       return ok(JSON.stringify({
-        items: topology.dns.replicas.map((n) => pod(`coredns-${n}`, 'kube-system', containers[topology.nodes.findIndex((x) => x.name === n)]!, placeholder(`coredns on ${n} IP`))),
+        items: topology.dns.replicas.map((n) =>
+          pod(r ? `coredns-${n}-r${r}` : `coredns-${n}`, 'kube-system', containers[topology.nodes.findIndex((x) => x.name === n)]!, placeholder(`coredns on ${n} IP${r ? ` after rollout ${r}` : ''}`)),
+        ),
       }));
     }
     if (hasArgs(argv, 'vxchaos.io/role=dead-upstream')) return ok(JSON.stringify({ items: [pod('vxchaos-dead-upstream', 'default', containers[0]!, DEAD_UPSTREAM_IP)] }));
@@ -148,7 +161,7 @@ function planReplies(state: PlanState): (argv: readonly string[]) => { stdout: s
     if (podIndex >= 0 && argv[podIndex - 1] === 'get') {
       const name = argv[podIndex + 1] ?? '';
       // The upstream DNS pod is on the host network of the first node: its address is that node's.
-      if (name === UPSTREAM_DNS) return ok(JSON.stringify(pod(name, 'default', containers[0]!, placeholder(`${topology.nodes[0]!.name} InternalIP`))));
+      if (name === UPSTREAM_DNS) return ok(JSON.stringify(pod(name, 'default', containers[0]!, PLAN_UPSTREAM_DNS_IP)));
       return ok(JSON.stringify(pod(name, 'default', containers[topology.nodes.findIndex((n) => n.name === topology.clients.node)]!, placeholder(`${name} IP`))));
     }
     return ok('{"items":[]}');
@@ -246,14 +259,16 @@ export function planKind(opts: PlanKindOptions = {}): KindPlan {
   const setSection = (s: string) => {
     section = s;
   };
-  const state: PlanState = { cluster: kindClusterName('dry-run'), nodeLocalDns: false, corefile: KUBEADM_COREFILE };
-  const reply = planReplies(state);
+  const state: PlanState = { cluster: kindClusterName('dry-run'), nodeLocalDns: false, corefile: KUBEADM_COREFILE, rollouts: 0 };
+  const planned = planReplies(state);
+  const reply = (argv: readonly string[]) => opts.reply?.(argv) ?? planned(argv);
   const record = (argv: readonly string[], input: string | undefined) => entries.push({ section, argv: [...argv], ...(input !== undefined ? { input } : {}) });
   const shell: Shell = async (argv, o?: ExecOptions): Promise<ExecResult> => {
     record(argv, o?.input);
     if (o?.input?.includes(NODE_LOCAL_DNS_PIN.name)) state.nodeLocalDns = argv.includes('apply');
     const patch = hasArgs(argv, 'patch', 'configmap', 'coredns') ? argv[argv.indexOf('-p') + 1] : undefined;
     if (patch) state.corefile = (JSON.parse(patch) as { data: { Corefile: string } }).data.Corefile;
+    if (hasArgs(argv, 'rollout', 'restart', 'deployment/coredns')) state.rollouts++;
     const r = reply(argv);
     return { stdout: r.stdout, stderr: '', exitCode: r.exitCode };
   };
@@ -311,6 +326,7 @@ export function planKind(opts: PlanKindOptions = {}): KindPlan {
     const header = [
       `vxchaos dry run${opts.suite ? `: suite ${opts.suite}` : ''} on kind${topology ? `, topology ${topology.name} (${topology.nodes.length} nodes)` : ''}, clients ${clients.join(', ') || 'none'}`,
       'nothing below was executed; values a live cluster would return are shown as <placeholders>',
+      `addresses the code must parse stand in as documentation addresses: ${PLAN_UPSTREAM_DNS_IP} = the upstream DNS pod (${topology?.nodes[0]?.name ?? 'the first node'}'s address), ${PLAN_DEAD_UPSTREAM_IP} = the dead upstream pod`,
       `kind ${KIND_VERSION}, node image ${nodeImage(provider.k8sVersion).image}`,
       `flannel ${provider.flannelVersion}: ${flannelPin(provider.flannelVersion).url} (sha256 ${flannelPin(provider.flannelVersion).sha256}), net-conf.json rendered from the topology`,
       `NodeLocal DNSCache (nodelocaldns mitigation): ${NODE_LOCAL_DNS_PIN.url} (sha256 ${NODE_LOCAL_DNS_PIN.sha256}), placeholders filled from the topology`,
