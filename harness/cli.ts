@@ -1,20 +1,21 @@
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
-import { listSuites, loadSuite, ROOT, topologyFile } from './config/suite.ts';
+import { planCells, prepareSuite } from './cells.ts';
+import { listSuites, ROOT, topologyFile } from './config/suite.ts';
 import { doctorReport, setup } from './doctor.ts';
 import { VxError } from './errors.ts';
-import { downAll } from './exec/ledger.ts';
 import { installSignalHandlers, runFinalizers } from './exec/finalizers.ts';
+import { unmetRequirement } from './faults/fault.ts';
 import { FAULTS } from './faults/index.ts';
 import { MITIGATIONS } from './mitigations/index.ts';
 import { progress } from './progress.ts';
-import { KindProvider, downAllKind } from './providers/kind/provider.ts';
 import { kindPlan } from './providers/kind/plan.ts';
-import { NetnsProvider } from './providers/netns/provider.ts';
 import type { Libc } from './providers/provider.ts';
+import { DEFAULT_PROVIDER, PROVIDERS, providerEntry, type ProviderOptions } from './providers/registry.ts';
 import { compareCommand, reportCommand } from './report/commands.ts';
 import { renderTerminal } from './report/terminal.ts';
-import { planCells, runSuite } from './runner.ts';
+import { REPORTER_NAMES, reportersNamed } from './report/write.ts';
+import { runSuite } from './runner.ts';
 
 // sudo and some CI shells drop the sbin directories where ip, iptables and conntrack live.
 {
@@ -61,33 +62,41 @@ program
   .command('suite')
   .description('run a suite: build the cluster, measure every cell, write reports/<run-id>/')
   .argument('<name>', 'suite name (see `vxchaos list`) or path to a suite YAML')
-  .addOption(new Option('--provider <name>', 'cluster provider').choices(['netns', 'kind']).default('netns'))
+  .addOption(new Option('--provider <name>', 'cluster provider').choices(PROVIDERS.map((p) => p.name)).default(DEFAULT_PROVIDER))
   .option('--clients <list>', 'resolvers to test, comma-separated: musl,glibc', parseClients)
   .option('--duration <seconds>', 'measurement time per cell (overrides the suite)', positiveNumber('--duration'))
   .option('--quick', 'shorter measurements and only the cells marked quick', false)
   .option('--keep', 'leave the cluster running afterwards (remove it with `vxchaos down <run-id>`)', false)
   .option('--out <dir>', 'report directory', resolve(ROOT, 'reports'))
+  .option('--reporter <list>', `reports to write, comma-separated (${REPORTER_NAMES.join(', ')}); default all`, (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean))
   .option('--baseline <path>', 'compare against a previous run (run dir or matrix.json); exit 1 on a regression')
   .option('--dry-run', 'print what would run (kind: every command, the generated kind config and manifests) and stop', false)
   .addOption(new Option('--k8s-version <v>', 'kind: Kubernetes version of the pinned node image').env('VXCHAOS_K8S_VERSION'))
   .addOption(new Option('--flannel-version <v>', 'kind: pinned kube-flannel version').env('VXCHAOS_FLANNEL_VERSION'))
-  .action(async (name: string, o: { provider: string; clients?: Libc[]; duration?: number; quick: boolean; keep: boolean; out: string; baseline?: string; dryRun: boolean; k8sVersion?: string; flannelVersion?: string }) => {
-    const suite = loadSuite(name);
+  .action(async (name: string, o: { provider: string; clients?: Libc[]; duration?: number; quick: boolean; keep: boolean; out: string; reporter?: string[]; baseline?: string; dryRun: boolean; k8sVersion?: string; flannelVersion?: string }) => {
+    // Everything that can be checked is checked before anything is built.
+    const prepared = prepareSuite(name);
+    const { suite } = prepared;
+    if (o.reporter) reportersNamed(o.reporter);
     const clients = o.clients ?? suite.clients;
+    const popts: ProviderOptions = { outDir: o.out, keep: o.keep, k8sVersion: o.k8sVersion, flannelVersion: o.flannelVersion };
+    const provider = providerEntry(o.provider).create(popts);
     if (o.dryRun) {
       if (o.provider === 'kind') {
-        console.log(await kindPlan({ topologyFile: topologyFile(suite.topology), suiteName: suite.name, clients, k8sVersion: o.k8sVersion, flannelVersion: o.flannelVersion }));
-      } else {
-        console.log(`suite ${suite.name} on netns (topology ${suite.topology}), cells in order:`);
-        for (const c of planCells(suite, clients, o.quick)) console.log(`  ${c.client}${c.spec.name ? ` (${c.spec.name})` : ''} × ${c.spec.fault}(${c.mode}) × ${c.spec.mitigation} — expect ${c.spec.expect}`);
+        console.log(await kindPlan({ topologyFile: topologyFile(suite.topology), suiteName: prepared.file, clients, k8sVersion: o.k8sVersion, flannelVersion: o.flannelVersion }));
+        return;
+      }
+      console.log(`suite ${suite.name} on ${provider.name} (topology ${suite.topology}), cells in order:`);
+      for (const c of planCells(suite, clients, { quick: o.quick, durationS: o.duration })) {
+        const skip = unmetRequirement(c.requirements, provider.capabilities);
+        console.log(`  [${c.index}] ${c.label} — ${skip ? `skipped: ${skip}` : `expect ${c.expectation.expect}`}`);
       }
       return;
     }
-    const provider = o.provider === 'kind' ? new KindProvider({ outDir: o.out, keep: o.keep, k8sVersion: o.k8sVersion, flannelVersion: o.flannelVersion }) : new NetnsProvider();
     const p = progress();
-    const { matrix, dir } = await runSuite({ suite, provider, clients, durationS: o.duration, quick: o.quick, keep: o.keep, outDir: o.out, progress: p });
+    const { matrix, dir } = await runSuite({ prepared, provider, clients, durationS: o.duration, quick: o.quick, keep: o.keep, outDir: o.out, progress: p, reporters: o.reporter });
     console.log(`\n${renderTerminal(matrix, process.stdout.isTTY === true)}\n`);
-    console.log(`reports: ${dir}/ (matrix.json, matrix.md, junit.xml, index.html)`);
+    console.log(`reports: ${dir}/ (${reportersNamed(o.reporter).map((r) => r.file).join(', ')})`);
     if (matrix.failed > 0) {
       console.log(`${matrix.failed} cell(s) did not meet their expectation`);
       process.exitCode = 1;
@@ -150,21 +159,37 @@ program
 
 program
   .command('down')
-  .description('remove a run\'s namespaces, processes and files (by run id), or every leftover with --all')
+  .description('remove a kept or crashed run by id (whatever its provider), or every leftover with --all')
   .argument('[run-id]', 'the run to remove')
   .option('--all', 'remove leftovers of every run (crashed or --keep)', false)
-  .action(async (runId: string | undefined, o: { all: boolean }) => {
+  .option('--out <dir>', 'report directory (where kind keeps its kubeconfig)', resolve(ROOT, 'reports'))
+  .action(async (runId: string | undefined, o: { all: boolean; out: string }) => {
     if (!runId && !o.all) throw new VxError('E_BAD_FLAG', 'give a run id or --all');
-    const r = await downAll(undefined, o.all ? undefined : runId);
-    console.log(`removed ${r.runs.length} run ledger(s)${r.namespaces.length ? ` and ${r.namespaces.length} stray namespace(s)` : ''}`);
-    if (o.all) {
-      const kind = await downAllKind();
-      if (kind.length) console.log(`deleted kind cluster(s): ${kind.join(', ')}`);
+    let problems: string[] = [];
+    for (const entry of PROVIDERS) {
+      const provider = entry.create({ outDir: o.out, keep: false });
+      const r = await provider.down(o.all ? undefined : runId);
+      if (r.removed.length) console.log(`${entry.name}: removed ${r.removed.join(', ')}`);
+      problems = problems.concat(r.problems.map((p) => `${entry.name}: ${p}`));
     }
-    if (r.problems.length) {
-      console.error(r.problems.join('\n'));
+    if (problems.length) {
+      console.error(problems.join('\n'));
       process.exitCode = 1;
     }
+  });
+
+program
+  .command('runs')
+  .description('list runs that still exist on this machine (kept with --keep, or left by a crash)')
+  .action(async () => {
+    let n = 0;
+    for (const entry of PROVIDERS) {
+      for (const r of await entry.create({ outDir: resolve(ROOT, 'reports'), keep: false }).list()) {
+        console.log(`${r.runId.padEnd(10)} ${entry.name.padEnd(6)} ${r.what}`);
+        n++;
+      }
+    }
+    if (n === 0) console.log('no runs left on this machine');
   });
 
 program

@@ -1,25 +1,23 @@
 import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import { cpus, hostname, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { loadTopology } from './config/topology.ts';
-import { topologyFile, type CellSpec, type Suite, type Workload } from './config/suite.ts';
-import { VxError } from './errors.ts';
-import { downAll } from './exec/ledger.ts';
+import { planCells, connectTargets, type PreparedSuite, type ResolvedCell } from './cells.ts';
+import type { Libc, Workload } from './config/suite.ts';
+import { InterruptedError } from './errors.ts';
 import { addFinalizer } from './exec/finalizers.ts';
-import { getFault } from './faults/index.ts';
-import type { AppliedFault } from './faults/fault.ts';
-import { getMitigation } from './mitigations/index.ts';
-import type { AppliedMitigation } from './mitigations/mitigation.ts';
+import { UndoStack } from './exec/undo.ts';
+import { unmetRequirement, type Applied, type FaultContext } from './faults/fault.ts';
+import { classify, type Classified } from './measure/classify.ts';
 import { delta, snapshot } from './measure/counters.ts';
-import { summarize } from './measure/histogram.ts';
 import { runProbe } from './measure/probe.ts';
 import type { Progress } from './progress.ts';
-import type { Cluster, Libc, Provider } from './providers/provider.ts';
-import { affectedOf, countsAsFailure, judge, SCHEMA_VERSION, type Cell, type ExpectationSpec, type Matrix } from './report/matrix.ts';
+import type { Capabilities, Cluster, Provider } from './providers/provider.ts';
+import { failsRun, judge, SCHEMA_VERSION, type Cell, type Matrix, type Verdict } from './report/matrix.ts';
 import { writeReports } from './report/write.ts';
 
 export interface RunOptions {
-  suite: Suite;
+  prepared: PreparedSuite;
   provider: Provider;
   clients?: readonly Libc[];
   durationS?: number;
@@ -28,199 +26,222 @@ export interface RunOptions {
   outDir: string;
   progress: Progress;
   runId?: string;
-}
-
-export interface CellPlan {
-  client: Libc;
-  spec: CellSpec;
-  mode: string;
+  /** Reporters to write (names from report/reporters.ts); default all. */
+  reporters?: readonly string[];
+  /**
+   * Do everything through the provider — bring-up, each cell's fault, mitigation, probe command and undo — but
+   * judge nothing and write no report: with a recording provider this is the plan of a run.
+   */
+  dryRun?: boolean;
 }
 
 export function newRunId(): string {
   return randomBytes(3).toString('hex');
 }
 
-/** The cells a run measures, in order: per client, the suite's cells (minus quick: false ones under --quick). */
-export function planCells(suite: Suite, clients: readonly Libc[], quick: boolean): CellPlan[] {
-  return clients.flatMap((client) =>
-    suite.cells
-      .filter((c) => (!quick || c.quick) && (!c.clients || c.clients.includes(client)))
-      .map((spec) => ({ client, spec, mode: spec.fault === 'none' ? 'none' : (spec.mode ?? getFault(spec.fault).defaultMode) })),
-  );
-}
+const round1 = (x: number) => Math.round(x * 10) / 10;
 
-export function expectationOf(spec: CellSpec): ExpectationSpec {
+/** The cell's row identity, shared by measured, skipped and erroring cells. */
+function cellHead(rc: ResolvedCell, wl: Workload, cluster: Pick<Cluster, 'topology'>): Pick<Cell, 'client' | 'fault' | 'faultMode' | 'mitigation' | 'workload' | 'target' | 'expectation' | 'thresholdMs' | 'threads' | 'fresh' | 'source' | 'name' | 'expectedStallMs'> {
+  const connect = wl.kind === 'connect' ? connectTargets(cluster.topology, wl.targets) : undefined;
   return {
-    expect: spec.expect,
-    minAffectedRate: spec.affectedRate?.[0] ?? 0.05,
-    maxAffectedRate: spec.affectedRate?.[1] ?? 1,
-    maxCleanAffectedRate: spec.maxAffectedRate ?? 0,
-    maxCleanP99Ms: spec.maxP99Ms ?? 100,
-    ...(spec.stallMs ? { stallMs: spec.stallMs } : {}),
+    client: rc.client,
+    fault: rc.fault.name,
+    faultMode: rc.mode,
+    mitigation: rc.mitigation.name,
+    workload: wl.kind,
+    target: connect && 'ips' in connect ? connect.ips.map((ip) => `${ip}:${connect.port}`).join(',') : wl.targets.join(','),
+    expectation: rc.expectation.expect,
+    thresholdMs: wl.thresholdMs,
+    threads: wl.threads,
+    fresh: wl.fresh,
+    source: wl.source,
+    ...(rc.name ? { name: rc.name } : {}),
+    ...(rc.expectation.expect === 'reproduces' && rc.expectation.stallMs ? { expectedStallMs: [...rc.expectation.stallMs] as [number, number] } : {}),
   };
 }
 
-/** connect targets: a topology service name (its ClusterIP and port) or a literal IPv4:port. */
-export function connectTargets(cluster: Cluster, targets: readonly string[]): { ips: string[]; port: number } {
-  const resolved = targets.map((t) => {
-    const svc = cluster.topology.services.find((s) => s.name === t);
-    if (svc) return { ip: svc.clusterIP, port: svc.port };
-    const m = /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(t);
-    if (!m) throw new VxError('E_WORKLOAD', `connect target "${t}" is neither a service of topology ${cluster.topology.name} nor IPv4:port`);
-    return { ip: m[1]!, port: Number(m[2]) };
-  });
-  const ports = new Set(resolved.map((r) => r.port));
-  if (ports.size !== 1) throw new VxError('E_WORKLOAD', `connect targets must share one port (got ${[...ports].join(', ')})`);
-  return { ips: resolved.map((r) => r.ip), port: resolved[0]!.port };
+const EMPTY: Classified = { samples: 0, errors: 0, errorsByKind: {}, affected: 0, stallP50Ms: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, p999Ms: 0, maxMs: 0, overThreshold: 0, histogram: '' };
+
+function toCell(
+  rc: ResolvedCell,
+  wl: Workload,
+  cluster: Pick<Cluster, 'topology'>,
+  c: Classified,
+  verdict: Verdict,
+  reason: string,
+  caps: Capabilities,
+  extra: { counters?: Record<string, number>; countersByNode?: Record<string, Record<string, number>>; durationS: number },
+): Cell {
+  return {
+    ...cellHead(rc, wl, cluster),
+    samples: c.samples,
+    errors: c.errors,
+    errorRate: c.samples ? c.errors / c.samples : 0,
+    errorsByKind: c.errorsByKind,
+    p50Ms: c.p50Ms,
+    p90Ms: c.p90Ms,
+    p99Ms: c.p99Ms,
+    p999Ms: c.p999Ms,
+    maxMs: c.maxMs,
+    overThreshold: c.overThreshold,
+    counters: extra.counters ?? {},
+    verdict,
+    reason,
+    affected: c.affected,
+    affectedRate: c.samples ? c.affected / c.samples : 0,
+    durationS: extra.durationS,
+    histogram: c.histogram,
+    countersByNode: extra.countersByNode ?? {},
+    stallP50Ms: c.stallP50Ms,
+    failsRun: failsRun(verdict, rc.mode, caps.symptomsGuaranteed),
+  };
 }
 
-/** Median of latencies in µs, as ms (0 for none). */
-export function medianMs(latenciesUs: readonly number[]): number {
-  if (latenciesUs.length === 0) return 0;
-  const sorted = [...latenciesUs].sort((a, b) => a - b);
-  return Math.round(sorted[Math.floor((sorted.length - 1) / 2)]!) / 1000;
-}
-
-async function measureCell(cluster: Cluster, suite: Suite, plan: CellPlan, opts: RunOptions): Promise<Cell> {
-  const defaultClient = cluster.clients[plan.client];
-  if (!defaultClient) throw new VxError('E_CLIENT', `no ${plan.client} client in the cluster`);
-  const log = (m: string) => opts.progress.info(m);
-  // Entries pin a source port to one endpoint for 30 s+: every cell starts from an empty table.
-  await Promise.all(cluster.nodes.map((n) => n.exec(['conntrack', '-F'], { nothrow: true })));
-  const ctx = { cluster, client: defaultClient, params: plan.spec.params, log, workload: { ...suite.workload, ...plan.spec.workload } };
-  let fault: AppliedFault | undefined;
-  let mitigation: AppliedMitigation | undefined;
-  const t0 = Date.now();
-  try {
-    fault = await getFault(plan.spec.fault).apply(ctx, plan.mode);
-    mitigation = await getMitigation(plan.spec.mitigation).apply({ ...ctx, client: fault.client ?? defaultClient, workload: { ...ctx.workload, ...fault.workload } });
-    const wl: Workload = { ...suite.workload, ...plan.spec.workload, ...fault.workload, ...mitigation.workload };
-    const client = mitigation.client ?? fault.client ?? defaultClient;
-    const durationS = opts.durationS ?? (opts.quick ? (suite.quick.durationS ?? wl.durationS) : wl.durationS);
-    const threads = opts.quick && !fault.workload?.threads && !mitigation.workload?.threads ? (suite.quick.threads ?? wl.threads) : wl.threads;
-    const source = wl.source === 'node' ? cluster.nodeProbe(client.node) : client;
-    if (wl.source === 'node' && wl.kind === 'resolve') {
-      // A node resolves through its own resolv.conf: the cluster DNS, FQDN targets, the workload's options.
-      const conf = `nameserver ${cluster.topology.dns.clusterIP}\n${wl.resolverOptions.length ? `options ${wl.resolverOptions.join(' ')}\n` : ''}`;
-      await source.writeFile('/etc/resolv.conf', conf);
-    }
-    const connect = wl.kind === 'connect' ? connectTargets(cluster, wl.targets) : undefined;
-    const probeArgs = connect
-      ? { targets: connect.ips, connectPort: connect.port, threads, durationS }
-      : { targets: wl.targets, threads, durationS, fresh: wl.fresh };
-    const before = await snapshot(cluster.nodes);
-    const out = await runProbe(source, probeArgs);
-    const after = await snapshot(cluster.nodes);
-    const counters = delta(before, after);
-    const final = { ...(await fault.finalCounters?.()), ...(await mitigation.finalCounters?.()) };
-    const errorsByKind: Record<string, number> = {};
-    let errors = 0;
-    let slowErrors = 0;
-    for (const s of out.samples) {
-      if (s.result === 'OK') continue;
-      errors++;
-      errorsByKind[s.result] = (errorsByKind[s.result] ?? 0) + 1;
-      if (s.latencyUs > wl.thresholdMs * 1000) slowErrors++;
-    }
-    const lat = summarize(out.samples.map((s) => s.latencyUs), wl.thresholdMs);
-    const affected = affectedOf({ errors, overThreshold: lat.overThreshold }, slowErrors);
-    const stallP50Ms = medianMs(out.samples.filter((s) => s.result !== 'OK' || s.latencyUs > wl.thresholdMs * 1000).map((s) => s.latencyUs));
-    const { verdict, reason } = judge(expectationOf(plan.spec), { samples: out.samples.length, errors, overThreshold: lat.overThreshold, p99Ms: lat.p99Ms, errorsByKind, stallP50Ms }, affected);
-    return {
-      client: plan.client,
-      fault: plan.spec.fault,
-      faultMode: plan.mode,
-      mitigation: plan.spec.mitigation,
-      workload: wl.kind,
-      target: connect ? connect.ips.map((ip) => `${ip}:${connect.port}`).join(',') : wl.targets.join(','),
-      samples: out.samples.length,
-      errors,
-      errorRate: out.samples.length ? errors / out.samples.length : 0,
-      errorsByKind,
-      p50Ms: lat.p50Ms,
-      p90Ms: lat.p90Ms,
-      p99Ms: lat.p99Ms,
-      p999Ms: lat.p999Ms,
-      maxMs: lat.maxMs,
-      thresholdMs: wl.thresholdMs,
-      overThreshold: lat.overThreshold,
-      counters: { ...counters.total, ...fault.counters, ...mitigation.counters, ...final },
-      expectation: plan.spec.expect,
-      verdict,
-      reason,
-      affectedRate: out.samples.length ? affected / out.samples.length : 0,
-      threads,
-      durationS: Math.round((Date.now() - t0) / 100) / 10,
-      fresh: wl.fresh,
-      ...(plan.spec.name ? { name: plan.spec.name } : {}),
-      source: wl.source,
-      histogram: lat.histogram,
-      countersByNode: counters.byNode,
-      stallP50Ms,
-      ...(plan.spec.stallMs ? { expectedStallMs: plan.spec.stallMs } : {}),
-    };
-  } finally {
-    await mitigation?.revert();
-    await fault?.revert();
+/** The probe where the workload runs: the client pod, or its node's own namespace for node → Service traffic. */
+async function measure(cluster: Cluster, rc: ResolvedCell, wl: Workload, client: FaultContext['client'], undo: UndoStack) {
+  const source = wl.source === 'node' ? cluster.nodeProbe(client.node) : client;
+  if (wl.source === 'node' && wl.kind === 'resolve') {
+    // A node resolves through its own resolv.conf: the cluster DNS and the workload's options. The file is
+    // private to the run (a requirement of the cell), and what was there goes back.
+    const conf = `nameserver ${cluster.topology.dns.clusterIP}\n${wl.resolverOptions.length ? `options ${wl.resolverOptions.join(' ')}\n` : ''}`;
+    const found = await source.readFile('/etc/resolv.conf').catch(() => undefined);
+    await source.writeFile('/etc/resolv.conf', conf);
+    undo.push(`${source.name}: resolv.conf as found`, () => source.writeFile('/etc/resolv.conf', found ?? ''));
   }
+  const connect = wl.kind === 'connect' ? connectTargets(cluster.topology, wl.targets) : undefined;
+  if (connect && 'problem' in connect) throw new Error(connect.problem); // validated when the suite was loaded
+  const probeArgs = connect
+    ? { targets: connect.ips, connectPort: connect.port, threads: wl.threads, durationS: wl.durationS }
+    : { targets: wl.targets, threads: wl.threads, durationS: wl.durationS, fresh: wl.fresh };
+  const before = await snapshot(cluster.nodes);
+  const out = await runProbe(source, probeArgs);
+  const after = await snapshot(cluster.nodes);
+  return { samples: out.samples, counters: delta(before, after) };
+}
+
+export interface CellRunOptions {
+  log: (msg: string) => void;
+  /** Where a failing cell's logs go (the provider's collectLogs). */
+  logsDir?: string;
+  dryRun?: boolean;
+}
+
+/**
+ * One cell, start to end, and never a throw (except an interrupt): skipped when the provider lacks what it
+ * needs; else fault, mitigation, probe, and the undo stack unwound whatever happened. A cell that throws or
+ * whose undo fails gets verdict `error` with the message, and the provider's logs are collected.
+ */
+export async function runCell(cluster: Cluster, caps: Capabilities, rc: ResolvedCell, opts: CellRunOptions): Promise<Cell> {
+  const t0 = Date.now();
+  const elapsed = () => round1((Date.now() - t0) / 1000);
+  const skip = unmetRequirement(rc.requirements, caps);
+  if (skip) return toCell(rc, rc.workload, cluster, EMPTY, 'skipped', `skipped on ${cluster.provider}: ${skip}`, caps, { durationS: 0 });
+  const defaultClient = cluster.clients[rc.client];
+  if (!defaultClient) return toCell(rc, rc.workload, cluster, EMPTY, 'error', `no ${rc.client} client in the cluster`, caps, { durationS: 0 });
+  const undo = new UndoStack();
+  let wl = rc.workload;
+  let failure: Error | undefined;
+  let result: Cell | undefined;
+  try {
+    // Entries pin a source port to one endpoint for 30 s+: every cell starts from an empty table.
+    await Promise.all(cluster.nodes.map((n) => n.exec(['conntrack', '-F'], { nothrow: true })));
+    const ctx = { cluster, client: defaultClient, log: opts.log, undo, workload: wl };
+    const fault: Applied = await rc.fault.apply({ ...ctx, params: rc.faultParams }, rc.mode);
+    wl = { ...wl, ...fault.workload };
+    const faultClient = fault.client ?? defaultClient;
+    const mitigation: Applied = await rc.mitigation.apply({ ...ctx, client: faultClient, workload: wl, params: rc.mitigationParams });
+    wl = { ...wl, ...mitigation.workload };
+    const client = mitigation.client ?? faultClient;
+    const m = await measure(cluster, rc, wl, client, undo);
+    const final = { ...(await fault.finalCounters?.()), ...(await mitigation.finalCounters?.()) };
+    const c = classify(m.samples, wl.thresholdMs);
+    const { verdict, reason } = opts.dryRun ? { verdict: 'skipped' as const, reason: 'dry run: nothing measured' } : judge(rc.expectation, c);
+    result = toCell(rc, wl, cluster, c, verdict, reason, caps, {
+      counters: { ...m.counters.total, ...fault.counters, ...mitigation.counters, ...final },
+      countersByNode: m.counters.byNode,
+      durationS: 0,
+    });
+  } catch (e) {
+    if (e instanceof InterruptedError) {
+      await undo.unwind();
+      throw e;
+    }
+    failure = e as Error;
+  }
+  const undoProblems = await undo.unwind();
+  if (failure || undoProblems.length) {
+    const why = [failure ? `${failure.message.split('\n')[0]}` : '', undoProblems.length ? `undo failed: ${undoProblems.join('; ')}` : ''].filter(Boolean).join('; ');
+    if (opts.logsDir) {
+      const dir = join(opts.logsDir, `cell-${rc.index}`);
+      await mkdir(dir, { recursive: true }).catch(() => undefined);
+      await cluster.collectLogs(dir).catch(() => undefined);
+    }
+    return toCell(rc, wl, cluster, EMPTY, 'error', `error: ${why}`, caps, { durationS: elapsed() });
+  }
+  return { ...result!, durationS: elapsed() };
 }
 
 export async function runSuite(opts: RunOptions): Promise<{ matrix: Matrix; dir: string }> {
-  const { suite, provider, progress } = opts;
+  const { prepared, provider, progress } = opts;
+  const { suite, topology } = prepared;
   const clients = (opts.clients ?? suite.clients).filter((c) => suite.clients.includes(c));
   const runId = opts.runId ?? newRunId();
   const dir = join(opts.outDir, runId);
+  const logsDir = join(dir, 'logs');
   const startedAt = new Date();
-  const plans = planCells(suite, clients, opts.quick);
+  const cells = planCells(suite, clients, { quick: opts.quick, durationS: opts.durationS });
   await provider.preflight();
-  const topo = loadTopology(topologyFile(suite.topology));
-  progress.info(`run ${runId}: suite ${suite.name} on ${provider.name}, ${plans.length} cells, clients ${clients.join(', ')}${opts.quick ? ' (quick)' : ''}`);
+  progress.info(`run ${runId}: suite ${suite.name} on ${provider.name}, ${cells.length} cells, clients ${clients.join(', ')}${opts.quick ? ' (quick)' : ''}${opts.dryRun ? ' (dry run)' : ''}`);
   let cluster: Cluster | undefined;
-  // Removes what the run created: the provider's own teardown once the cluster exists, and the on-disk
-  // ledger (netns), which works at any point, even mid-creation.
+  // The provider's own teardown by run id works at any point, even mid-creation.
   const teardown = async () => {
     await cluster?.down().catch((e: Error) => progress.warn(`teardown: ${e.message}`));
-    await downAll(undefined, runId);
+    const r = await provider.down(runId);
+    for (const p of r.problems) progress.warn(`teardown: ${p}`);
   };
   const removeFinalizer = addFinalizer(`run ${runId}`, teardown);
   try {
     const t0 = Date.now();
-    cluster = await provider.up(topo, {
+    cluster = await provider.up(topology, {
       runId,
       clients,
+      logsDir: join(logsDir, 'bring-up'),
       onStep: (s, state, ms) => (state === 'start' ? progress.step(s) : progress.done(s, ms)),
     });
-    progress.done(`cluster ${topo.name} up`, Date.now() - t0);
-    const cells: Cell[] = [];
-    for (const [i, plan] of plans.entries()) {
-      const label = `[${i + 1}/${plans.length}] ${plan.client} × ${plan.spec.fault}${plan.mode !== 'none' ? `(${plan.mode})` : ''} × ${plan.spec.mitigation}`;
+    progress.done(`cluster ${topology.name} up`, Date.now() - t0);
+    const measured: Cell[] = [];
+    for (const rc of cells) {
+      const label = `[${rc.index}/${cells.length}] ${rc.label}`;
       progress.step(`${label}: measuring`);
-      const cell = await measureCell(cluster, suite, plan, opts);
-      cells.push(cell);
+      const cell = await runCell(cluster, provider.capabilities, rc, { log: (m) => progress.info(m), logsDir, dryRun: opts.dryRun });
+      measured.push(cell);
       const mark = cell.verdict === 'pass' ? 'pass' : cell.verdict.toUpperCase();
       progress.done(`${label}: ${mark} — ${cell.reason}`, Math.round(cell.durationS * 1000));
     }
-    const kernel = release();
     const matrix: Matrix = {
       schemaVersion: SCHEMA_VERSION,
       suite: suite.name,
       provider: provider.name,
       runId,
       startedAt: startedAt.toISOString(),
-      durationS: Math.round((Date.now() - startedAt.getTime()) / 100) / 10,
-      kernel,
+      durationS: round1((Date.now() - startedAt.getTime()) / 1000),
+      kernel: release(),
       host: { hostname: hostname(), cpus: String(cpus().length), memGiB: String(Math.round(totalmem() / 2 ** 30)), node: process.version, ...(await cluster.describe()) },
-      cells,
+      cells: measured,
       quick: opts.quick,
       description: suite.description,
-      failed: cells.filter((c) => countsAsFailure(c, provider.name)).length,
+      failed: measured.filter((c) => c.failsRun).length,
     };
-    await writeReports(matrix, dir);
+    if (opts.keep) {
+      await mkdir(join(logsDir, 'kept'), { recursive: true });
+      await cluster.collectLogs(join(logsDir, 'kept')).catch(() => undefined);
+    }
+    if (!opts.dryRun) await writeReports(matrix, dir, opts.reporters);
     return { matrix, dir };
   } finally {
     if (opts.keep && cluster) {
-      const enter = provider.name === 'netns' ? `ip netns exec vxc-${runId}-<node> bash` : `docker exec -it <node> bash`;
-      progress.warn(`--keep: cluster ${runId} left running; enter a node with \`${enter}\`, remove it with \`vxchaos down ${provider.name === 'netns' ? runId : '--all'}\``);
+      progress.warn(`--keep: cluster ${runId} left running; enter a node with \`${cluster.enterHint}\`, remove it with \`vxchaos down ${runId}\``);
     } else {
       const t0 = Date.now();
       await teardown();

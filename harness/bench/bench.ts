@@ -1,7 +1,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, loadavg, release, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
-import { loadSuite, CLUSTERS_DIR } from '../config/suite.ts';
+import { prepareSuite } from '../cells.ts';
+import { CLUSTERS_DIR } from '../config/suite.ts';
 import { loadTopology } from '../config/topology.ts';
 import { setup } from '../doctor.ts';
 import { InterruptedError, VxError } from '../errors.ts';
@@ -405,7 +406,7 @@ export async function benchSuites(provider: NetnsProvider, benchId: string, dir:
     warn: (m) => log(`    ! ${m}`),
   };
   const result: SuitesResult = { runs: [], skipped: [] };
-  const suite = loadSuite('flannel-arp');
+  const prepared = prepareSuite('flannel-arp');
   for (const q of [true, false]) {
     if (!q && quick) {
       result.skipped.push({ what: 'flannel-arp full', reason: 'bench --quick' });
@@ -414,11 +415,11 @@ export async function benchSuites(provider: NetnsProvider, benchId: string, dir:
     const runId = `${benchId}-arp${q ? 'q' : 'f'}`;
     const outDir = join(dir, 'suites');
     const t0 = performance.now();
-    const { matrix } = await runSuite({ suite, provider, quick: q, keep: false, outDir, progress, runId });
+    const { matrix } = await runSuite({ prepared, provider, quick: q, keep: false, outDir, progress, runId });
     const wallS = (performance.now() - t0) / 1000;
     const verdicts: Record<string, number> = {};
     for (const c of matrix.cells) verdicts[c.verdict] = (verdicts[c.verdict] ?? 0) + 1;
-    result.runs.push({ suite: suite.name, quick: q, runId, wallS: Math.round(wallS * 10) / 10, cells: matrix.cells.length, failed: matrix.failed, verdicts, reportDir: relative(dir, join(outDir, runId)) });
+    result.runs.push({ suite: prepared.suite.name, quick: q, runId, wallS: Math.round(wallS * 10) / 10, cells: matrix.cells.length, failed: matrix.failed, verdicts, reportDir: relative(dir, join(outDir, runId)) });
     log(`  flannel-arp${q ? ' --quick' : ''}: ${matrix.cells.length} cells in ${fmtMs(wallS * 1000)}`);
   }
   return result;

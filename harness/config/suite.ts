@@ -3,7 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, UnknownSuiteError } from '../errors.ts';
-import { loadYaml } from './load.ts';
+import { loadYaml, loadYamlLocated, type Locator } from './load.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SUITES_DIR = join(ROOT, 'suites');
@@ -38,45 +38,115 @@ const Workload = z.strictObject({
 
 const WorkloadOverride = z.strictObject(workloadFields).partial();
 
-const Range = z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]);
+const Rate = z.number().min(0).max(1);
+const Range = z.tuple([Rate, Rate]).refine(([lo, hi]) => lo <= hi, 'min is above max');
+const MsRange = z.tuple([z.number().min(0), z.number().positive()]).refine(([lo, hi]) => lo <= hi, 'min is above max');
+const LIBCS = ['musl', 'glibc'] as const;
+/** A range for every client, or one per libc (musl stalls 2.5 s where glibc stalls 5 s). */
+const PerClient = <T extends z.ZodType>(t: T) => z.union([t, z.strictObject({ musl: t.optional(), glibc: t.optional() })]);
 
-const CellSpec = z.strictObject({
+const Params = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
+
+/** What every cell has, whatever it expects. */
+const cellFields = {
   fault: z.string().default('none'),
   mode: z.string().optional(),
-  params: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+  /** The fault's params, checked against the fault's own schema when the suite is loaded. */
+  params: Params.default({}),
   mitigation: z.string().default('none'),
+  /** The mitigation's params, checked against the mitigation's own schema. */
+  mitigationParams: Params.default({}),
   /** This cell measures a different workload than the suite's (e.g. a pod control beside node cells). */
   workload: WorkloadOverride.optional(),
   /** A label for the row when several cells share client × fault × mitigation (e.g. "pod control"). */
   name: z.string().optional(),
-  expect: z.enum(['reproduces', 'clean']),
-  /** reproduces: the share of affected lookups must fall in [min, max]. */
-  affectedRate: Range.optional(),
-  /** clean: tolerated share of affected lookups and p99 bound. */
-  maxAffectedRate: z.number().min(0).max(1).optional(),
-  maxP99Ms: z.number().positive().optional(),
   /** Run this cell under --quick too (default true). */
   quick: z.boolean().default(true),
   /** Only for these clients (default: all of the suite's clients). */
-  clients: z.array(z.enum(['musl', 'glibc'])).optional(),
-  /** reproduces: the median latency of the affected lookups must fall in [min, max] ms (e.g. musl's 2.5 s stall). */
-  stallMs: z.tuple([z.number().min(0), z.number().positive()]).optional(),
-});
+  clients: z.array(z.enum(LIBCS)).optional(),
+};
 
-export const SuiteSchema = z.strictObject({
-  name: z.string().regex(/^[a-z0-9-]+$/),
-  description: z.string(),
-  seeds: z.array(z.string()).default([]),
-  provider: z.enum(['netns', 'kind']).default('netns'),
-  topology: z.string().default('three-node'),
-  clients: z.array(z.enum(['musl', 'glibc'])).min(1).default(['musl', 'glibc']),
-  workload: Workload,
-  quick: z.strictObject({ durationS: z.number().positive().optional(), threads: z.number().int().min(1).optional() }).default({}),
-  cells: z.array(CellSpec).min(1),
-});
+/**
+ * The expectation is a union on `expect`, so fields of the other kind are refused: `tolerance` (the share of
+ * affected lookups a clean cell may have) cannot be mistaken for the bounds of a reproducing cell's range.
+ */
+const CellSpec = z.discriminatedUnion('expect', [
+  z.strictObject({
+    ...cellFields,
+    expect: z.literal('reproduces'),
+    /** The share of affected lookups must fall in [min, max] (default [0.05, 1]). */
+    affectedRate: PerClient(Range).optional(),
+    /** The median latency of the affected lookups must fall in [min, max] ms (musl's 2.5 s, glibc's 5 s). */
+    stallMs: PerClient(MsRange).optional(),
+  }),
+  z.strictObject({
+    ...cellFields,
+    expect: z.literal('clean'),
+    /** The share of affected lookups tolerated (default 0: none). */
+    tolerance: Rate.optional(),
+    /** p99 must stay under this (default 100 ms). */
+    maxP99Ms: z.number().positive().optional(),
+  }),
+]);
+
+/** Fields a suite's `defaults` may give every cell (a cell's own value wins; params merge). */
+const CellDefaults = z.strictObject({
+  fault: z.string(),
+  mode: z.string(),
+  params: Params,
+  mitigation: z.string(),
+  mitigationParams: Params,
+  workload: WorkloadOverride,
+  quick: z.boolean(),
+  clients: z.array(z.enum(LIBCS)),
+}).partial();
+
+/**
+ * Merges `defaults` under each cell before the cells are decoded (line numbers still point at the cell). A
+ * fault's mode and params are inherited only by cells of that fault, a mitigation's params only by cells of
+ * that mitigation; params and workload merge key by key.
+ */
+function withDefaults(raw: unknown): unknown {
+  if (typeof raw !== 'object' || raw === null) return raw;
+  const r = raw as { defaults?: Record<string, unknown>; cells?: unknown };
+  if (!r.defaults || typeof r.defaults !== 'object' || !Array.isArray(r.cells)) return raw;
+  const d = r.defaults;
+  const merged = r.cells.map((c) => {
+    if (typeof c !== 'object' || c === null) return c;
+    const cell = c as Record<string, unknown>;
+    const inherited: Record<string, unknown> = { ...d };
+    if ('fault' in cell && cell.fault !== d.fault) {
+      delete inherited.mode;
+      delete inherited.params;
+    }
+    if ('mitigation' in cell && cell.mitigation !== d.mitigation) delete inherited.mitigationParams;
+    const out: Record<string, unknown> = { ...inherited, ...cell };
+    for (const k of ['params', 'mitigationParams', 'workload']) {
+      if (typeof inherited[k] === 'object' && typeof cell[k] === 'object') out[k] = { ...(inherited[k] as object), ...(cell[k] as object) };
+    }
+    return out;
+  });
+  return { ...r, cells: merged };
+}
+
+export const SuiteSchema = z.preprocess(
+  withDefaults,
+  z.strictObject({
+    name: z.string().regex(/^[a-z0-9-]+$/),
+    description: z.string(),
+    seeds: z.array(z.string()).default([]),
+    topology: z.string().default('three-node'),
+    clients: z.array(z.enum(LIBCS)).min(1).default(['musl', 'glibc']),
+    workload: Workload,
+    quick: z.strictObject({ durationS: z.number().positive().optional(), threads: z.number().int().min(1).optional() }).default({}),
+    defaults: CellDefaults.optional(),
+    cells: z.array(CellSpec).min(1),
+  }),
+);
 
 export type Suite = z.output<typeof SuiteSchema>;
 export type CellSpec = z.output<typeof CellSpec>;
+export type Libc = (typeof LIBCS)[number];
 export type Workload = z.output<typeof Workload>;
 
 export function listSuites(): { name: string; description: string; file: string }[] {
@@ -106,23 +176,17 @@ export function resolveSuiteFile(nameOrPath: string): string {
   return file;
 }
 
-export function loadSuite(nameOrPath: string): Suite {
+/**
+ * A suite file decoded strictly, plus a locator for checks that need the registries and the topology
+ * (harness/cells.ts): every problem then still says file:line.
+ */
+export function loadSuiteFile(nameOrPath: string): { suite: Suite; file: string; at: Locator } {
   const file = resolveSuiteFile(nameOrPath);
-  const suite = loadYaml(file, SuiteSchema);
-  const problems: string[] = [];
+  const { data: suite, at } = loadYamlLocated(file, SuiteSchema);
   if (suite.name !== basename(file).replace(/\.ya?ml$/, '') && file.startsWith(SUITES_DIR)) {
-    problems.push(`name: "${suite.name}" must match the file name ${basename(file)}`);
+    throw new ConfigError(file, [`${at(['name'])}name: "${suite.name}" must match the file name ${basename(file)}`]);
   }
-  suite.cells.forEach((c, i) => {
-    if (c.affectedRate && c.expect !== 'reproduces') problems.push(`cells[${i}].affectedRate: only for expect: reproduces`);
-    if (c.affectedRate && c.affectedRate[0] > c.affectedRate[1]) problems.push(`cells[${i}].affectedRate: min is above max`);
-    if ((c.maxAffectedRate !== undefined || c.maxP99Ms !== undefined) && c.expect !== 'clean') problems.push(`cells[${i}]: maxAffectedRate/maxP99Ms are only for expect: clean`);
-    if (c.fault === 'none' && c.mode) problems.push(`cells[${i}].mode: fault "none" has no modes`);
-    if (c.stallMs && c.expect !== 'reproduces') problems.push(`cells[${i}].stallMs: only for expect: reproduces`);
-    if (c.stallMs && c.stallMs[0] > c.stallMs[1]) problems.push(`cells[${i}].stallMs: min is above max`);
-  });
-  if (problems.length) throw new ConfigError(file, problems);
-  return suite;
+  return { suite, file, at };
 }
 
 export function topologyFile(name: string): string {

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { expectRunGone, runQuick } from './helpers.ts';
-import { loadSuite } from '../config/suite.ts';
+import { prepareSuite } from '../cells.ts';
 import { isRoot } from '../doctor.ts';
 import { downAll } from '../exec/ledger.ts';
 import { newRunId } from '../runner.ts';
@@ -12,7 +12,7 @@ describe.skipIf(!isRoot())('checksum-offload end to end on real namespaces (need
   });
 
   it('loses the first SYN of every node → Service connection (seed 001); each mitigation and the pod control are clean', async () => {
-    const { matrix } = await runQuick(loadSuite('checksum-offload'), runId, 3);
+    const { matrix } = await runQuick(prepareSuite('checksum-offload'), runId, 3);
     const cell = (mitigation: string, name?: string) => matrix.cells.find((c) => c.fault === 'checksum-offload' && c.mitigation === mitigation && c.name === name)!;
     const broken = cell('none');
     expect(broken.verdict, broken.reason).toBe('pass');

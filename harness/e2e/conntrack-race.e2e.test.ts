@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectRunGone, runQuick, upThreeNode } from './helpers.ts';
-import { loadSuite } from '../config/suite.ts';
+import { prepareSuite } from '../cells.ts';
 import { isRoot } from '../doctor.ts';
 import { downAll } from '../exec/ledger.ts';
 import { shell } from '../exec/shell.ts';
@@ -9,6 +9,7 @@ import { conntrackRace, RACE_TABLE } from '../faults/conntrack-race.ts';
 import { NODELOCAL_IP, nodeLocalDns } from '../mitigations/nodelocaldns.ts';
 import type { Cluster } from '../providers/provider.ts';
 import { newRunId } from '../runner.ts';
+import { testContext } from '../testing.ts';
 
 describe.skipIf(!isRoot())('conntrack-race end to end on real namespaces (needs root)', () => {
   const runId = newRunId();
@@ -17,10 +18,11 @@ describe.skipIf(!isRoot())('conntrack-race end to end on real namespaces (needs 
   });
 
   it('emulated race: musl stalls 2.5 s, glibc 5 s; single-request fixes glibc only; nodelocaldns fixes both', async () => {
-    const suite = loadSuite('conntrack-race');
+    const prepared = prepareSuite('conntrack-race');
+    const suite = prepared.suite;
     // The shipped cells and expectations, fewer of them and shorter: the seed's split and its fixes.
     suite.cells = suite.cells.filter((c) => c.mode === 'emulated' && !c.name && ['none', 'single-request', 'nodelocaldns'].includes(c.mitigation));
-    const { matrix } = await runQuick(suite, runId, 4);
+    const { matrix } = await runQuick(prepared, runId, 4);
     const cell = (client: string, mitigation: string) => matrix.cells.find((c) => c.client === client && c.mitigation === mitigation)!;
     expect(matrix.cells).toHaveLength(6);
 
@@ -63,14 +65,14 @@ describe.skipIf(!isRoot())('conntrack-race and nodelocaldns revert to the cluste
   it('leaves no nft table, link, iptables rule, cache process or resolv.conf change behind', async () => {
     const client = cluster.clients.musl!;
     const node = cluster.node(client.node);
-    const ctx = { cluster, client, params: { dropPercent: 50 }, log: () => undefined };
+    const ctx = testContext(cluster, client, { dropPercent: 50 });
     const resolvBefore = await client.readFile('/etc/resolv.conf');
     // Rules, not tables: iptables-nft keeps an emptied table, which filters nothing.
     const rules = async () => (await node.exec(['iptables-save'])).stdout.split('\n').filter((l) => l.startsWith('-A ')).join('\n');
     const rulesBefore = await rules();
 
-    const race = await conntrackRace.apply(ctx, 'emulated');
-    const local = await nodeLocalDns.apply(ctx);
+    await conntrackRace.apply(ctx, 'emulated');
+    await nodeLocalDns.apply({ ...ctx, params: {} });
     expect((await node.exec(['nft', 'list', 'tables'])).stdout).toContain(RACE_TABLE);
     expect(await client.readFile('/etc/resolv.conf')).toContain(`nameserver ${NODELOCAL_IP}`);
     for (const n of cluster.nodes) {
@@ -80,8 +82,7 @@ describe.skipIf(!isRoot())('conntrack-race and nodelocaldns revert to the cluste
     const caches = (await shell(['ps', '-eo', 'args'])).stdout.split('\n').filter((l) => l.includes('/etc/unbound/nodelocaldns.conf'));
     expect(caches.length).toBeGreaterThanOrEqual(3);
 
-    await local.revert();
-    await race.revert();
+    expect(await ctx.undo.unwind()).toEqual([]);
     expect(await client.readFile('/etc/resolv.conf')).toBe(resolvBefore);
     expect((await node.exec(['nft', 'list', 'tables'])).stdout).not.toContain(RACE_TABLE);
     expect(await rules()).toBe(rulesBefore);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectRunGone, runQuick, upThreeNode } from './helpers.ts';
-import { loadSuite } from '../config/suite.ts';
+import { prepareSuite } from '../cells.ts';
 import { isRoot } from '../doctor.ts';
 import { downAll } from '../exec/ledger.ts';
 import { shell } from '../exec/shell.ts';
@@ -14,7 +14,7 @@ describe.skipIf(!isRoot())('dead-upstream end to end on real namespaces (needs r
   });
 
   it('external names stall ≈ 2 s behind a silent upstream, cluster names do not; dropping it or health checks fix it', async () => {
-    const { matrix } = await runQuick(loadSuite('dead-upstream'), runId, 4);
+    const { matrix } = await runQuick(prepareSuite('dead-upstream'), runId, 4);
     const cell = (client: string, mitigation: string, name?: string) => matrix.cells.find((c) => c.client === client && c.fault === 'dead-upstream' && c.mitigation === mitigation && c.name === name)!;
     for (const client of ['musl', 'glibc']) {
       const stalled = cell(client, 'none');

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { expectRunGone, runQuick } from './helpers.ts';
-import { loadSuite } from '../config/suite.ts';
+import { prepareSuite } from '../cells.ts';
 import { isRoot } from '../doctor.ts';
 import { downAll } from '../exec/ledger.ts';
 import type { Matrix } from '../report/matrix.ts';
@@ -15,7 +15,7 @@ describe.skipIf(!isRoot())('flannel-arp end to end on real namespaces (needs roo
   });
 
   it('reproduces seed 002 with both resolvers, then neigh-resync makes it clean', async () => {
-    const { matrix, dir } = await runQuick(loadSuite('flannel-arp'), runId, 5);
+    const { matrix, dir } = await runQuick(prepareSuite('flannel-arp'), runId, 5);
     const cell = (client: string, fault: string, mitigation: string) => matrix.cells.find((c) => c.client === client && c.fault === fault && c.mitigation === mitigation)!;
     for (const client of ['musl', 'glibc']) {
       const base = cell(client, 'none', 'none');

@@ -2,7 +2,8 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { CLUSTERS_DIR, type Suite } from '../config/suite.ts';
+import type { PreparedSuite } from '../cells.ts';
+import { CLUSTERS_DIR } from '../config/suite.ts';
 import { loadTopology } from '../config/topology.ts';
 import { STATE_DIR } from '../exec/ledger.ts';
 import { shell } from '../exec/shell.ts';
@@ -13,9 +14,9 @@ import type { Matrix } from '../report/matrix.ts';
 import { runSuite } from '../runner.ts';
 
 /** A suite as CI runs it (--quick), shorter cells, quiet, reports in a temp dir. */
-export async function runQuick(suite: Suite, runId: string, durationS: number): Promise<{ matrix: Matrix; dir: string }> {
+export async function runQuick(prepared: PreparedSuite, runId: string, durationS: number): Promise<{ matrix: Matrix; dir: string }> {
   return runSuite({
-    suite,
+    prepared,
     provider: new NetnsProvider(),
     quick: true,
     keep: false,

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { VxError } from '../errors.ts';
 import { postroutingOnly, restoreChain, saveChain } from '../kube/postrouting.ts';
 import type { ClusterNode } from '../providers/provider.ts';
@@ -27,34 +28,36 @@ export async function vxlanSrcNatFlows(node: ClusterNode, port: number): Promise
  * new connection is lost — 1 s on current kernels, 63 s on old ones. `native`: only the trigger; this
  * kernel decides whether the bug shows.
  */
-export const checksumOffload: Fault = {
+const ChecksumParams = z.strictObject({
+  /** The sending node (default: the client's node, where node → Service traffic starts). */
+  node: z.string().optional(),
+});
+
+export const checksumOffload: Fault<z.output<typeof ChecksumParams>> = {
   name: 'checksum-offload',
   description: 'flannel.1 tx checksum on + historic KUBE-POSTROUTING (--random-fully, mark kept) + real underlay checksums: double SNAT of VXLAN (seed 001)',
   seeds: ['001'],
   modes: ['native'],
   defaultMode: 'native',
-  async apply(ctx, mode) {
-    if (mode !== 'native') throw new VxError('E_FAULT_MODE', `checksum-offload has modes native (got "${mode}")`);
+  params: ChecksumParams,
+  requires: () => [{ capability: 'ownsKubeProxyChains', because: 'needs the historic KUBE-POSTROUTING held in place; a real kube-proxy rewrites the chain on every sync' }],
+  async apply(ctx) {
     // The sending node is where the client lives (node → Service traffic starts there).
-    const node = ctx.cluster.node(typeof ctx.params.node === 'string' ? ctx.params.node : ctx.client.node);
+    const node = ctx.cluster.node(ctx.params.node ?? ctx.client.node);
     const port = ctx.cluster.topology.vxlan.port ?? VXLAN_PORT_DEFAULT;
-    const saved = {
-      eth0Tx: await feature(node, 'eth0', 'tx-checksumming'),
-      vxlanTx: await feature(node, 'flannel.1', 'tx-checksum-ip-generic'),
-      postrouting: await saveChain(node),
-    };
+    const eth0Tx = await feature(node, 'eth0', 'tx-checksumming');
     await node.exec(['ethtool', '-K', 'eth0', 'tx', 'off']);
+    ctx.undo.push(`${node.name}: eth0 tx ${eth0Tx}`, () => node.exec(['ethtool', '-K', 'eth0', 'tx', eth0Tx]));
+    const vxlanTx = await feature(node, 'flannel.1', 'tx-checksum-ip-generic');
     await node.exec(['ethtool', '-K', 'flannel.1', 'tx-checksum-ip-generic', 'on']);
+    ctx.undo.push(`${node.name}: flannel.1 tx-checksum-ip-generic ${vxlanTx}`, () => node.exec(['ethtool', '-K', 'flannel.1', 'tx-checksum-ip-generic', vxlanTx]));
+    const postrouting = await saveChain(node);
     await node.exec(['iptables-restore', '-w', '5', '--noflush'], { input: postroutingOnly('historic', true) });
+    ctx.undo.push(`${node.name}: KUBE-POSTROUTING as found`, () => restoreChain(node, postrouting));
     ctx.log(`${node.name}: eth0 tx off, flannel.1 tx-checksum-ip-generic on, KUBE-POSTROUTING historic (--random-fully)`);
     return {
       counters: {},
       finalCounters: async () => ({ 'conntrack.vxlanSrcNat': await vxlanSrcNatFlows(node, port) }),
-      revert: async () => {
-        await restoreChain(node, saved.postrouting);
-        await node.exec(['ethtool', '-K', 'flannel.1', 'tx-checksum-ip-generic', saved.vxlanTx]);
-        await node.exec(['ethtool', '-K', 'eth0', 'tx', saved.eth0Tx]);
-      },
     };
   },
 };

@@ -1,7 +1,8 @@
+import { z } from 'zod';
 import { VxError } from '../errors.ts';
 import type { ClusterNode } from '../providers/provider.ts';
 import type { Workload } from '../config/suite.ts';
-import type { AppliedFault, Fault, FaultContext, Params } from './fault.ts';
+import type { Applied, Fault, FaultContext } from './fault.ts';
 
 /** The nft table of the emulation, in the client's node (where kube-proxy's DNAT and conntrack happen). */
 export const RACE_TABLE = 'vxc_conntrack_race';
@@ -69,15 +70,16 @@ export function parseNftCounters(json: string): Record<string, number> {
   return out;
 }
 
-function numberParam(params: Params, name: string, fallback: number): number {
-  const v = params[name];
-  if (v === undefined) return fallback;
-  if (typeof v !== 'number') throw new VxError('E_FAULT_PARAM', `conntrack-race: ${name} must be a number (got ${JSON.stringify(v)})`);
-  return v;
-}
+const RaceParams = z.strictObject({
+  /** Concurrent lookups (the trigger); default seed 003's 200 in native mode, the suite's threads otherwise. */
+  concurrency: z.number().int().min(1).max(512).optional(),
+  /** emulated: the share (%) of second queries in flight that are dropped. */
+  dropPercent: z.number().int().min(0).max(100).default(20),
+});
+type RaceParams = z.output<typeof RaceParams>;
 
 /** The node whose netfilter sees the client's queries first: the client pod's own node. */
-function clientNode(ctx: FaultContext): ClusterNode {
+function clientNode(ctx: FaultContext<RaceParams>): ClusterNode {
   return ctx.cluster.node(ctx.client.node);
 }
 
@@ -94,34 +96,31 @@ async function readRaceCounters(node: ClusterNode): Promise<Record<string, numbe
  * its conntrack counters (fixed kernels resolve the clash: expect not-reproduced); `emulated` also drops
  * the second query of a pair with probability dropPercent, so mitigations can be measured here.
  */
-export const conntrackRace: Fault = {
+export const conntrackRace: Fault<RaceParams> = {
   name: 'conntrack-race',
   description: 'parallel A/AAAA through the DNS ClusterIP DNAT: native trigger, or emulated insert-race drops (nft, dropPercent)',
   seeds: ['000', '003'],
   modes: ['native', 'emulated'],
   defaultMode: 'native',
-  async apply(ctx, mode): Promise<AppliedFault> {
-    if (!this.modes.includes(mode)) throw new VxError('E_FAULT_MODE', `conntrack-race has modes ${this.modes.join(', ')} (got "${mode}")`);
+  params: RaceParams,
+  requires: (_p, mode) => (mode === 'emulated' ? [{ kernel: 'nftDynamicSets', because: 'the emulated race needs nft dynamic sets with timeouts' }] : []),
+  async apply(ctx, mode): Promise<Applied> {
     // The trigger: seed 003's 200 concurrent lookups natively; emulated cells keep the suite's threads unless told.
-    const workload: Partial<Workload> = ctx.params.concurrency !== undefined || mode === 'native' ? { threads: numberParam(ctx.params, 'concurrency', SEED_CONCURRENCY) } : {};
+    const concurrency = ctx.params.concurrency ?? (mode === 'native' ? SEED_CONCURRENCY : undefined);
+    const workload: Partial<Workload> = concurrency !== undefined ? { threads: concurrency } : {};
     if (mode === 'native') {
-      ctx.log(`conntrack-race (native): ${workload.threads} concurrent lookups; the kernel's conntrack -S shows whether inserts clash`);
-      return { counters: {}, workload, revert: async () => undefined };
+      ctx.log(`conntrack-race (native): ${concurrency} concurrent lookups; the kernel's conntrack -S shows whether inserts clash`);
+      return { counters: {}, workload };
     }
-    const dropPercent = numberParam(ctx.params, 'dropPercent', 20);
+    const { dropPercent } = ctx.params;
     const node = clientNode(ctx);
     await node.exec(['nft', '-f', '-'], { input: raceRuleset(ctx.cluster.topology.dns.clusterIP, dropPercent) });
+    ctx.undo.push(`${node.name}: nft table ${RACE_TABLE} removed`, () => node.exec(['nft', 'delete', 'table', 'ip', RACE_TABLE]));
     ctx.log(`conntrack-race (emulated) on ${node.name}: second query in flight on one (addr, port) → ${ctx.cluster.topology.dns.clusterIP}:53 dropped with p=${dropPercent}%`);
-    let gone = false;
     return {
       counters: { 'race.dropPercent': dropPercent },
       workload,
       finalCounters: () => readRaceCounters(node),
-      revert: async () => {
-        if (gone) return;
-        gone = true;
-        await node.exec(['nft', 'delete', 'table', 'ip', RACE_TABLE]);
-      },
     };
   },
 };

@@ -1,4 +1,5 @@
 import { VxError } from '../errors.ts';
+import { noParams } from '../faults/fault.ts';
 import type { Mitigation } from './mitigation.ts';
 
 /** The first `search` domain of a resolv.conf (a pod's own namespace: default.svc.cluster.local). */
@@ -18,13 +19,13 @@ export function fullyQualified(names: readonly string[], searchDomain: string): 
 export const fqdn: Mitigation = {
   name: 'fqdn',
   description: 'the application names hosts by FQDN with a trailing dot: no search-list rounds',
+  params: noParams,
   async apply(ctx) {
-    if (!ctx.workload) throw new VxError('E_MITIGATION', 'fqdn: rewrites the workload\'s names, but none was given');
     if (ctx.workload.kind !== 'resolve') throw new VxError('E_MITIGATION', 'fqdn: only for resolve workloads');
     const domain = firstSearchDomain(await ctx.client.readFile('/etc/resolv.conf'));
     if (!domain) throw new VxError('E_MITIGATION', `fqdn: ${ctx.client.name}'s resolv.conf has no search domain`);
     const targets = fullyQualified(ctx.workload.targets, domain);
     ctx.log(`fqdn: ${targets.join(', ')}`);
-    return { counters: {}, workload: { targets }, revert: async () => undefined };
+    return { counters: {}, workload: { targets } };
   },
 };

@@ -1,4 +1,6 @@
 import { VxError } from '../errors.ts';
+import { editResolvConf } from './resolv-options.ts';
+import { noParams } from '../faults/fault.ts';
 import type { Mitigation } from './mitigation.ts';
 
 /**
@@ -8,16 +10,16 @@ import type { Mitigation } from './mitigation.ts';
 export const glibcImage: Mitigation = {
   name: 'glibc-image',
   description: 'the musl (Alpine) client replaced by the glibc (Debian) one, same pod DNS config',
+  params: noParams,
   async apply(ctx) {
     if (ctx.client.libc === 'glibc') {
       ctx.log('glibc-image: the client is glibc already');
-      return { counters: {}, revert: async () => undefined };
+      return { counters: {} };
     }
     const glibc = ctx.cluster.clients.glibc;
     if (!glibc) throw new VxError('E_CLIENT', 'glibc-image needs the glibc client pod: run with the glibc client too');
     const conf = await ctx.client.readFile('/etc/resolv.conf');
-    const before = await glibc.readFile('/etc/resolv.conf');
-    await glibc.writeFile('/etc/resolv.conf', conf);
-    return { counters: {}, client: glibc, revert: () => glibc.writeFile('/etc/resolv.conf', before) };
+    await editResolvConf(glibc, ctx.undo, () => conf);
+    return { counters: {}, client: glibc };
   },
 };

@@ -1,4 +1,5 @@
 import { NODE_LOCAL_DNS_ADDRESS } from '../providers/provider.ts';
+import { noParams } from '../faults/fault.ts';
 import type { Mitigation } from './mitigation.ts';
 import { editResolvConf, withNameservers } from './resolv-options.ts';
 
@@ -14,22 +15,14 @@ export const NODELOCAL_IP = NODE_LOCAL_DNS_ADDRESS;
 export const nodeLocalDns: Mitigation = {
   name: 'nodelocaldns',
   description: 'NodeLocal DNSCache: a cache per node on 169.254.20.10 (NOTRACK), TCP to the cluster DNS, clients pointed at it',
+  params: noParams,
   async apply(ctx) {
     const control = ctx.cluster.nodeLocalDns;
-    let resolv: Awaited<ReturnType<typeof editResolvConf>> | undefined;
-    const revert = async () => {
-      await resolv?.restore();
-      resolv = undefined;
-      await control.disable();
-    };
-    try {
-      const { address } = await control.enable();
-      resolv = await editResolvConf(ctx.client, (conf) => withNameservers(conf, [address]));
-      ctx.log(`nodelocaldns: ${ctx.cluster.nodes.length} node caches on ${address}, ${ctx.client.name} → ${address}`);
-    } catch (e) {
-      await revert();
-      throw e;
-    }
-    return { counters: { 'nodelocaldns.nodes': ctx.cluster.nodes.length }, revert };
+    // enable() removes what it installed if it fails; once it resolves, disable() is the undo.
+    const { address } = await control.enable();
+    ctx.undo.push('NodeLocal DNSCache removed', () => control.disable());
+    await editResolvConf(ctx.client, ctx.undo, (conf) => withNameservers(conf, [address]));
+    ctx.log(`nodelocaldns: ${ctx.cluster.nodes.length} node caches on ${address}, ${ctx.client.name} → ${address}`);
+    return { counters: { 'nodelocaldns.nodes': ctx.cluster.nodes.length } };
   },
 };

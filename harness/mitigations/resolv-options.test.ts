@@ -3,6 +3,7 @@ import type { Cluster, ClientPod } from '../providers/provider.ts';
 import { firstSearchDomain, fullyQualified } from './fqdn.ts';
 import { NODELOCAL_IP } from './nodelocaldns.ts';
 import { extraNameserver, withNameserver, withNameservers, withOptions } from './resolv-options.ts';
+import { testContext } from '../testing.ts';
 
 const POD = 'search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n';
 
@@ -46,18 +47,18 @@ describe('extra-nameserver', () => {
     let conf = POD;
     const client = { name: 'c', libc: 'musl', readFile: async () => conf, writeFile: async (_p: string, c: string) => void (conf = c) } as unknown as ClientPod;
     const cluster = { clusterDns: { upstreams: async () => ({ servers, policy: 'health-checked' }) } } as unknown as Cluster;
-    return { ctx: { cluster, client, params: {}, log: () => undefined }, conf: () => conf };
+    return { ctx: testContext(cluster, client, {}), conf: () => conf };
   };
 
   it('adds the first upstream that is an address, skipping a resolv.conf path (kind\'s CoreDNS default)', async () => {
     const f = fake(['/etc/resolv.conf', '172.18.0.1']);
-    const m = await extraNameserver.apply(f.ctx);
+    await extraNameserver.apply(f.ctx);
     expect(f.conf().match(/^nameserver .*/gm)).toEqual(['nameserver 10.96.0.10', 'nameserver 172.18.0.1']);
-    await m.revert();
+    expect(await f.ctx.undo.unwind()).toEqual([]);
     expect(f.conf()).toBe(POD);
   });
 
-  it('asks for params.nameserver when no upstream is an address', async () => {
-    await expect(extraNameserver.apply(fake(['/etc/resolv.conf']).ctx)).rejects.toThrow(/no cluster DNS upstream is an address \(\/etc\/resolv\.conf\); set params\.nameserver/);
+  it('asks for mitigationParams.nameserver when no upstream is an address', async () => {
+    await expect(extraNameserver.apply(fake(['/etc/resolv.conf']).ctx)).rejects.toThrow(/no cluster DNS upstream is an address \(\/etc\/resolv\.conf\); set mitigationParams\.nameserver/);
   });
 });

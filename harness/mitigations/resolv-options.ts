@@ -1,7 +1,10 @@
 import { isIP } from 'node:net';
+import { z } from 'zod';
 import { VxError } from '../errors.ts';
+import { noParams, type Params } from '../faults/fault.ts';
 import type { ClientPod } from '../providers/provider.ts';
-import type { AppliedMitigation, Mitigation, MitigationContext } from './mitigation.ts';
+import type { UndoStack } from '../exec/undo.ts';
+import type { Mitigation, MitigationContext } from './mitigation.ts';
 
 const RESOLV_CONF = '/etc/resolv.conf';
 
@@ -33,26 +36,28 @@ export function withNameservers(conf: string, ips: readonly string[]): string {
 }
 
 /**
- * Rewrites the client's resolv.conf (as a pod's dnsConfig would) and puts the original back on revert.
+ * Rewrites the client's resolv.conf (as a pod's dnsConfig would); the original goes back on undo.
  * Both libcs read resolv.conf on every lookup of a fresh resolver state; long-lived glibc threads pick the
  * change up when res_init runs (the probe's -f) or at their next start.
  */
-export async function editResolvConf(client: ClientPod, edit: (conf: string) => string | Promise<string>): Promise<{ before: string; after: string; restore: () => Promise<void> }> {
+export async function editResolvConf(client: ClientPod, undo: UndoStack, edit: (conf: string) => string | Promise<string>): Promise<{ before: string; after: string }> {
   const before = await client.readFile(RESOLV_CONF);
   const after = await edit(before);
   await client.writeFile(RESOLV_CONF, after);
-  return { before, after, restore: () => client.writeFile(RESOLV_CONF, before) };
+  undo.push(`${client.name}: resolv.conf as found`, () => client.writeFile(RESOLV_CONF, before));
+  return { before, after };
 }
 
-function optionMitigation(name: string, description: string, options: (ctx: MitigationContext) => string[]): Mitigation {
+function optionMitigation<P = Record<string, never>>(name: string, description: string, options: (ctx: MitigationContext<P>) => string[], params = noParams as unknown as z.ZodType<P, Params>): Mitigation<P> {
   return {
     name,
     description,
-    async apply(ctx): Promise<AppliedMitigation> {
+    params,
+    async apply(ctx) {
       const opts = options(ctx);
-      const edited = await editResolvConf(ctx.client, (c) => withOptions(c, opts));
+      await editResolvConf(ctx.client, ctx.undo, (c) => withOptions(c, opts));
       ctx.log(`${ctx.client.name}: resolv.conf options ${opts.join(' ')}${ctx.client.libc === 'musl' ? ' (musl reads only ndots, timeout and attempts)' : ''}`);
-      return { counters: {}, revert: edited.restore };
+      return { counters: {} };
     },
   };
 }
@@ -71,11 +76,12 @@ export const singleRequestReopen = optionMitigation(
 export const useVc = optionMitigation('use-vc', 'resolv.conf options use-vc: DNS over TCP (glibc; musl ignores it)', () => ['use-vc']);
 
 /** Fewer search-list rounds: names with at least `ndots` dots are tried as they are first. */
-export const ndots = optionMitigation('ndots', 'resolv.conf options ndots:2 (params.ndots): names with dots skip the search list', (ctx) => {
-  const n = ctx.params.ndots ?? 2;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 15) throw new VxError('E_MITIGATION_PARAM', `ndots: params.ndots must be an integer 0–15 (got ${JSON.stringify(n)})`);
-  return [`ndots:${n}`];
-});
+export const ndots = optionMitigation(
+  'ndots',
+  'resolv.conf options ndots:2 (mitigationParams.ndots): names with dots skip the search list',
+  (ctx) => [`ndots:${ctx.params.ndots}`],
+  z.strictObject({ ndots: z.number().int().min(0).max(15).default(2) }),
+);
 
 /**
  * Seed 000, option a: a second nameserver. musl asks every nameserver in parallel and takes the first
@@ -83,19 +89,26 @@ export const ndots = optionMitigation('ndots', 'resolv.conf options ndots:2 (par
  * first. The default second nameserver is the cluster DNS's own upstream (the seed used a public
  * resolver): it does not know cluster names, and musl takes its NXDOMAIN when it answers first.
  */
-export const extraNameserver: Mitigation = {
+const ExtraNameserverParams = z.strictObject({
+  /** The second nameserver (default: the cluster DNS's own upstream). */
+  nameserver: z.string().refine((s) => isIP(s) !== 0, 'must be an IP address').optional(),
+});
+
+export const extraNameserver: Mitigation<z.output<typeof ExtraNameserverParams>> = {
   name: 'extra-nameserver',
-  description: 'a second nameserver in resolv.conf (params.nameserver, default the cluster DNS upstream): musl asks both in parallel',
+  description: 'a second nameserver in resolv.conf (mitigationParams.nameserver, default the cluster DNS upstream): musl asks both in parallel',
+  params: ExtraNameserverParams,
+  requires: (p) => (p.nameserver ? [] : [{ capability: 'servesUpstreamNames', because: 'needs an upstream nameserver inside the run that serves the topology\'s upstream names' }]),
   async apply(ctx) {
     const p = ctx.params.nameserver;
     // Only an address can go into resolv.conf: kind's CoreDNS forwards to /etc/resolv.conf by default.
     const upstreams = typeof p === 'string' ? [] : (await ctx.cluster.clusterDns.upstreams()).servers;
     const ip = typeof p === 'string' ? p : upstreams.find((s) => isIP(s));
     if (!ip) {
-      throw new VxError('E_MITIGATION_PARAM', `extra-nameserver: no params.nameserver and no cluster DNS upstream is an address (${upstreams.join(', ') || 'none'}); set params.nameserver`);
+      throw new VxError('E_MITIGATION_PARAM', `extra-nameserver: no mitigationParams.nameserver and no cluster DNS upstream is an address (${upstreams.join(', ') || 'none'}); set mitigationParams.nameserver`);
     }
-    const edited = await editResolvConf(ctx.client, (c) => withNameserver(c, ip));
+    const edited = await editResolvConf(ctx.client, ctx.undo, (c) => withNameserver(c, ip));
     ctx.log(`${ctx.client.name}: resolv.conf nameservers now ${edited.after.match(/^nameserver .*/gm)?.map((l) => l.split(' ')[1]).join(', ')}`);
-    return { counters: {}, revert: edited.restore };
+    return { counters: {} };
   },
 };

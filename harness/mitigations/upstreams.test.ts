@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Cluster, ClientPod, ForwardPolicy } from '../providers/provider.ts';
 import { dropDeadUpstream } from './upstreams.ts';
+import { testContext } from '../testing.ts';
 
 describe('drop-dead-upstream', () => {
   it('asks only address upstreams and keeps a resolv.conf path (kind\'s CoreDNS default) as it is', async () => {
@@ -20,11 +21,12 @@ describe('drop-dead-upstream', () => {
         setUpstreams: async (servers: readonly string[], policy: ForwardPolicy) => void set.push({ servers, policy }),
       },
     } as unknown as Cluster;
-    const m = await dropDeadUpstream.apply({ cluster, client, params: {}, log: () => undefined });
+    const ctx = testContext(cluster, client, {});
+    const m = await dropDeadUpstream.apply(ctx);
     expect(asked).toEqual(['10.244.1.9']);
     expect(set).toEqual([{ servers: ['/etc/resolv.conf'], policy: 'random' }]);
     expect(m.counters).toEqual({ 'dns.upstreamsDropped': 1 });
-    await m.revert();
+    expect(await ctx.undo.unwind()).toEqual([]);
     expect(set.at(-1)).toEqual({ servers: ['10.244.1.9', '/etc/resolv.conf'], policy: 'random' });
   });
 });

@@ -1,6 +1,8 @@
 import { isIP } from 'node:net';
+import { z } from 'zod';
 import { VxError } from '../errors.ts';
-import { forwardPolicy } from '../faults/dead-upstream.ts';
+import { ForwardPolicyParam } from '../faults/dead-upstream.ts';
+import { noParams } from '../faults/fault.ts';
 import type { ClientPod } from '../providers/provider.ts';
 import type { Mitigation, MitigationContext } from './mitigation.ts';
 
@@ -14,6 +16,7 @@ async function answers(client: ClientPod, server: string): Promise<boolean> {
 export const dropDeadUpstream: Mitigation = {
   name: 'drop-dead-upstream',
   description: 'remove upstream nameservers that do not answer from the cluster DNS forward list',
+  params: noParams,
   async apply(ctx) {
     const dns = ctx.cluster.clusterDns;
     const before = await dns.upstreams();
@@ -23,14 +26,12 @@ export const dropDeadUpstream: Mitigation = {
     for (const s of before.servers) if (!isIP(s) || (await answers(ctx.client, s))) alive.push(s);
     if (alive.length === 0) throw new VxError('E_MITIGATION', `drop-dead-upstream: none of ${before.servers.join(', ')} answers`);
     const dropped = before.servers.length - alive.length;
-    if (dropped > 0) await dns.setUpstreams(alive, before.policy);
+    if (dropped > 0) {
+      await dns.setUpstreams(alive, before.policy);
+      ctx.undo.push(`cluster DNS forwards to ${before.servers.join(', ')} again`, () => dns.setUpstreams(before.servers, before.policy));
+    }
     ctx.log(`drop-dead-upstream: ${dropped} dropped, forwarding to ${alive.join(', ')}`);
-    return {
-      counters: { 'dns.upstreamsDropped': dropped },
-      revert: async () => {
-        if (dropped > 0) await dns.setUpstreams(before.servers, before.policy);
-      },
-    };
+    return { counters: { 'dns.upstreamsDropped': dropped } };
   },
 };
 
@@ -39,7 +40,7 @@ export const dropDeadUpstream: Mitigation = {
  * fast: a health-checking forwarder has to meet the silent server before it skips it, and the cell measures
  * the state after that. Returns how long it took and how many answers were slow.
  */
-async function warmUp(ctx: MitigationContext, names: readonly string[], limitMs = 20_000): Promise<{ ms: number; slow: number }> {
+async function warmUp(ctx: MitigationContext<unknown>, names: readonly string[], limitMs = 20_000): Promise<{ ms: number; slow: number }> {
   const t0 = Date.now();
   let slow = 0;
   let fastRounds = 0;
@@ -64,21 +65,22 @@ async function warmUp(ctx: MitigationContext, names: readonly string[], limitMs 
 }
 
 /** The same upstreams behind a forwarder policy that stops using a silent one (params.forwarderPolicy, default health-checked). */
-export const forwarderPolicy: Mitigation = {
+const ForwarderPolicyParams = z.strictObject({ policy: ForwardPolicyParam.default('health-checked') });
+
+export const forwarderPolicy: Mitigation<z.output<typeof ForwarderPolicyParams>> = {
   name: 'forwarder-policy',
-  description: 'the cluster DNS forwarder health-checks its upstreams (params.forwarderPolicy) and skips one that does not answer',
+  description: 'the cluster DNS forwarder health-checks its upstreams (mitigationParams.policy) and skips one that does not answer',
+  params: ForwarderPolicyParams,
+  requires: (p) => [{ forwardPolicy: p.policy, because: `the cluster DNS cannot forward with policy ${p.policy}` }],
   async apply(ctx) {
     const dns = ctx.cluster.clusterDns;
     const before = await dns.upstreams();
-    const policy = forwardPolicy(ctx.params.forwarderPolicy, 'health-checked', 'forwarder-policy');
+    const { policy } = ctx.params;
     await dns.setUpstreams(before.servers, policy);
-    const revert = () => dns.setUpstreams(before.servers, before.policy);
-    const names = ctx.workload?.kind === 'resolve' ? ctx.workload.targets : Object.keys(ctx.cluster.topology.dns.upstream);
-    const warm = await warmUp(ctx, names).catch(async (e: unknown) => {
-      await revert();
-      throw e;
-    });
+    ctx.undo.push(`cluster DNS forwards with policy ${before.policy} again`, () => dns.setUpstreams(before.servers, before.policy));
+    const names = ctx.workload.kind === 'resolve' ? ctx.workload.targets : Object.keys(ctx.cluster.topology.dns.upstream);
+    const warm = await warmUp(ctx, names);
     ctx.log(`forwarder-policy: ${before.policy} → ${policy} over ${before.servers.join(', ')}; learnt in ${warm.ms} ms (${warm.slow} slow answers)`);
-    return { counters: { 'forwarder.warmupMs': warm.ms, 'forwarder.warmupSlow': warm.slow }, revert };
+    return { counters: { 'forwarder.warmupMs': warm.ms, 'forwarder.warmupSlow': warm.slow } };
   },
 };

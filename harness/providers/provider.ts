@@ -177,6 +177,8 @@ export interface Cluster {
 export interface UpOptions {
   runId: string;
   clients: readonly Libc[];
+  /** Where the provider writes what it can collect (collectLogs) when bring-up fails. */
+  logsDir?: string;
   /** Progress: one call per step as it starts and ends. */
   onStep?: (step: string, state: 'start' | 'done', ms?: number) => void;
 }

@@ -116,7 +116,7 @@ export function referenceOf(c: Cell, cells: readonly Cell[]): { cell: Cell; role
 
 // ---- colours ----
 
-const VERDICT_HUE: Record<Verdict, number> = { pass: 140, fail: 2, 'not-reproduced': 38 };
+const VERDICT_HUE: Record<Verdict, number> = { pass: 140, fail: 2, 'not-reproduced': 38, skipped: 210, error: 300 };
 
 /**
  * Heat-map shade: hue by verdict, depth by p99 on a log scale from the fastest p99 of the run to the cell's
@@ -135,7 +135,7 @@ function verdictColor(v: Verdict): string {
 }
 
 // Plain glyphs in a coloured disc instead of emoji: they render without an emoji font (CI screenshots, old desktops).
-const BADGE_GLYPH: Record<Verdict, string> = { pass: '✓', fail: '✗', 'not-reproduced': '!' };
+const BADGE_GLYPH: Record<Verdict, string> = { pass: '✓', fail: '✗', 'not-reproduced': '!', skipped: '–', error: '‼' };
 function badge(v: Verdict): string {
   return `<span class="badge" style="background:${verdictColor(v)}" role="img" aria-label="${esc(v)}">${BADGE_GLYPH[v]}</span>`;
 }

@@ -1,4 +1,4 @@
-import { countsAsFailure, type Cell, type Matrix } from './matrix.ts';
+import { cellFailsRun, type Cell, type Matrix } from './matrix.ts';
 import { cellName, errorKinds, fmtMs, fmtPct, affectedRateOf, hasManyTargets, hostPairs } from './markdown.ts';
 
 // Characters XML 1.0 cannot carry at all (C0 controls other than tab/LF/CR, lone surrogates, U+FFFE/F).
@@ -41,7 +41,8 @@ function counters(c: Cell): string {
 }
 
 /**
- * One testcase per cell, failing exactly when the run's exit code counts it (countsAsFailure). A
+ * One testcase per cell, failing exactly when the run's exit code counts it (cellFailsRun); a cell that threw
+ * is an <error>. A
  * `not-reproduced` cell that is a finding (native fault, real components) is skipped with its reason:
  * it proves nothing about its mitigations, so it must not read as green either.
  */
@@ -50,7 +51,9 @@ function testcase(m: Matrix, c: Cell, withTarget: boolean): string {
   const out = [measured(c), counters(c)].filter(Boolean).join('\n');
   const lines = [head];
   const reason = c.reason || `verdict ${c.verdict}`;
-  if (countsAsFailure(c, m.provider)) {
+  if (c.verdict === 'error') {
+    lines.push(`      <error${attrs({ message: reason, type: 'error' })}>${xmlText(reason)}</error>`);
+  } else if (cellFailsRun(c)) {
     lines.push(`      <failure${attrs({ message: reason, type: c.verdict })}>${xmlText(`${reason}\n${measured(c)}`)}</failure>`);
   } else if (c.verdict !== 'pass') {
     lines.push(`      <skipped${attrs({ message: `${c.verdict}: ${reason}` })}/>`);
@@ -62,9 +65,10 @@ function testcase(m: Matrix, c: Cell, withTarget: boolean): string {
 /** JUnit XML in the shape GitHub test reporters, Jenkins and GitLab all read. */
 export function renderJUnit(m: Matrix): string {
   const withTarget = hasManyTargets(m.cells);
-  const failures = m.cells.filter((c) => countsAsFailure(c, m.provider)).length;
-  const skipped = m.cells.filter((c) => c.verdict !== 'pass').length - failures;
-  const counts = { tests: m.cells.length, failures, errors: 0, skipped, time: seconds(m.durationS) };
+  const errors = m.cells.filter((c) => c.verdict === 'error').length;
+  const failures = m.cells.filter(cellFailsRun).length - errors;
+  const skipped = m.cells.filter((c) => c.verdict !== 'pass').length - failures - errors;
+  const counts = { tests: m.cells.length, failures, errors, skipped, time: seconds(m.durationS) };
   const props = [
     ['suite', m.suite],
     ['runId', m.runId],

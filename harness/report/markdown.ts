@@ -1,10 +1,10 @@
 import { appendFile } from 'node:fs/promises';
-import type { Cell, Matrix, Verdict } from './matrix.ts';
+import { VERDICTS, type Cell, type Matrix, type Verdict } from './matrix.ts';
 
 // ---- shared by every reporter: how a cell is named, grouped and formatted ----
 
-export const VERDICT_MARK: Record<Verdict, string> = { pass: '✅', fail: '❌', 'not-reproduced': '⚠️' };
-export const VERDICTS: readonly Verdict[] = ['pass', 'fail', 'not-reproduced'];
+export const VERDICT_MARK: Record<Verdict, string> = { pass: '✅', fail: '❌', 'not-reproduced': '⚠️', skipped: '⏭️', error: '💥' };
+export { VERDICTS };
 
 /** `mac-churn(stale-peers)`; a baseline is just `none` (its mode is `none` too). */
 export function faultLabel(c: Pick<Cell, 'fault' | 'faultMode'>): string {
@@ -48,15 +48,15 @@ export function pivot(cells: readonly Cell[]): { withTarget: boolean; mitigation
 }
 
 export function countVerdicts(cells: readonly Cell[]): Record<Verdict, number> {
-  const n: Record<Verdict, number> = { pass: 0, fail: 0, 'not-reproduced': 0 };
+  const n: Record<Verdict, number> = { pass: 0, fail: 0, 'not-reproduced': 0, skipped: 0, error: 0 };
   for (const c of cells) n[c.verdict] = (n[c.verdict] ?? 0) + 1;
   return n;
 }
 
 /** Share of lookups that failed or were slower than thresholdMs; older matrices lack the field. */
+/** The cell's affected share as classify counted it (loadMatrix fills it for matrices written before it existed). */
 export function affectedRateOf(c: Cell): number {
-  if (typeof c.affectedRate === 'number' && Number.isFinite(c.affectedRate)) return c.affectedRate;
-  return c.samples > 0 ? Math.min(1, (c.errors + c.overThreshold) / c.samples) : 0;
+  return c.affectedRate;
 }
 
 /** Milliseconds with precision that suits the magnitude: 0.83, 12.4, 5,012. */
@@ -192,7 +192,7 @@ export function renderMarkdown(m: Matrix): string {
     '',
     '### Matrix',
     '',
-    `Per cell: verdict, p99 latency and the share of lookups affected (failed or slower than the cell's threshold). ${VERDICT_MARK.pass} met its expectation · ${VERDICT_MARK.fail} broke it · ${VERDICT_MARK['not-reproduced']} the symptom did not reproduce (a result, not a pass).`,
+    `Per cell: verdict, p99 latency and the share of lookups affected (failed or slower than the cell's threshold). ${VERDICT_MARK.pass} met its expectation · ${VERDICT_MARK.fail} broke it · ${VERDICT_MARK['not-reproduced']} the symptom did not reproduce (a result, not a pass) · ${VERDICT_MARK.skipped} skipped: the provider cannot do what the cell needs · ${VERDICT_MARK.error} the cell threw; its changes were undone.`,
     '',
     matrixTable(m),
     '',

@@ -1,53 +1,68 @@
 import { describe, expect, it } from 'vitest';
-import { medianMs } from '../runner.ts';
-import { judge, type ExpectationSpec, type Measured } from './matrix.ts';
+import { medianMs } from '../measure/classify.ts';
+import { failsRun, judge, type ExpectationSpec, type Measured } from './matrix.ts';
 
-const base: ExpectationSpec = { expect: 'reproduces', minAffectedRate: 0.15, maxAffectedRate: 0.55, maxCleanAffectedRate: 0, maxCleanP99Ms: 100 };
-const m = (samples: number, errors: number, p99Ms: number): Measured => ({ samples, errors, overThreshold: errors, p99Ms, errorsByKind: errors ? { EAI_AGAIN: errors } : {} });
+const base: ExpectationSpec = { expect: 'reproduces', affectedRate: [0.15, 0.55] };
+const clean: ExpectationSpec = { expect: 'clean', tolerance: 0, maxP99Ms: 100 };
+const m = (samples: number, affected: number, p99Ms: number, stallP50Ms = 0): Measured => ({ samples, affected, p99Ms, errorsByKind: affected ? { EAI_AGAIN: affected } : {}, stallP50Ms });
 
 describe('verdicts', () => {
   it('reproduces: in range passes, none seen is not-reproduced, too many fails', () => {
-    expect(judge(base, m(90, 30, 5000), 30).verdict).toBe('pass');
-    expect(judge(base, m(90, 0, 1), 0).verdict).toBe('not-reproduced');
-    const over = judge(base, m(90, 80, 5000), 80);
+    expect(judge(base, m(90, 30, 5000)).verdict).toBe('pass');
+    expect(judge(base, m(90, 0, 1)).verdict).toBe('not-reproduced');
+    const over = judge(base, m(90, 80, 5000));
     expect(over.verdict).toBe('fail');
     expect(over.reason).toContain('EAI_AGAIN×80');
   });
 
-  it('clean: any affected lookup or a slow p99 fails, with expected vs seen', () => {
-    const clean = { ...base, expect: 'clean' as const };
-    expect(judge(clean, m(1000, 0, 3), 0).verdict).toBe('pass');
-    const bad = judge(clean, m(1000, 2, 3), 2);
+  it('clean: an affected lookup beyond the tolerance or a slow p99 fails, with expected vs seen', () => {
+    expect(judge(clean, m(1000, 0, 3)).verdict).toBe('pass');
+    const bad = judge(clean, m(1000, 2, 3));
     expect(bad.verdict).toBe('fail');
     expect(bad.reason).toMatch(/expected clean .* saw 2\/1000 affected/);
-    expect(judge(clean, m(1000, 0, 250), 0).verdict).toBe('fail');
-    expect(judge(clean, m(0, 0, 0), 0).verdict).toBe('fail');
+    expect(judge({ ...clean, tolerance: 0.002 }, m(1000, 2, 3)).verdict).toBe('pass');
+    expect(judge(clean, m(1000, 0, 250)).verdict).toBe('fail');
+    expect(judge(clean, m(0, 0, 0)).verdict).toBe('fail');
   });
 });
 
 describe('stall level (stallMs)', () => {
-  const musl: ExpectationSpec = { ...base, minAffectedRate: 0.01, maxAffectedRate: 1, stallMs: [2000, 3500] };
-  const withStall = (stallP50Ms: number): Measured => ({ ...m(100, 0, 5000), overThreshold: 30, stallP50Ms });
+  const musl: ExpectationSpec = { expect: 'reproduces', affectedRate: [0.01, 1], stallMs: [2000, 3500] };
 
   it('passes when the affected lookups stall as long as expected, and says how long', () => {
-    const r = judge(musl, withStall(2504), 30);
+    const r = judge(musl, m(100, 30, 5000, 2504));
     expect(r.verdict).toBe('pass');
     expect(r.reason).toContain("affected lookups' median 2504 ms");
   });
 
   it('fails with expected and seen when the stall is of the other libc', () => {
-    const r = judge(musl, withStall(5005), 30);
+    const r = judge(musl, m(100, 30, 5000, 5005));
     expect(r.verdict).toBe('fail');
     expect(r.reason).toMatch(/expected stalls of 2000–3500 ms .* saw .*median 5005 ms/);
   });
 
   it('does not turn a missing symptom into a stall failure', () => {
-    expect(judge(musl, withStall(0), 0).verdict).toBe('not-reproduced');
+    expect(judge(musl, m(100, 0, 5000)).verdict).toBe('not-reproduced');
   });
 
   it('medianMs: the middle latency in ms, 0 for none', () => {
     expect(medianMs([])).toBe(0);
     expect(medianMs([5_000_000, 2_500_000, 2_600_000])).toBe(2600);
     expect(medianMs([1000, 3000])).toBe(1);
+  });
+});
+
+describe('failsRun: the one place that decides the exit code', () => {
+  it('fail and error always fail the run; skipped never does', () => {
+    expect(failsRun('fail', 'native', false)).toBe(true);
+    expect(failsRun('error', 'none', false)).toBe(true);
+    expect(failsRun('skipped', 'emulated', true)).toBe(false);
+    expect(failsRun('pass', 'emulated', true)).toBe(false);
+  });
+  it('not-reproduced fails only for a harness-made fault where the provider guarantees the symptom', () => {
+    expect(failsRun('not-reproduced', 'emulated', true)).toBe(true);
+    expect(failsRun('not-reproduced', 'stale-peers', true)).toBe(true);
+    expect(failsRun('not-reproduced', 'native', true)).toBe(false);
+    expect(failsRun('not-reproduced', 'stale-peers', false)).toBe(false);
   });
 });

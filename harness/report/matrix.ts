@@ -2,7 +2,12 @@
 export const SCHEMA_VERSION = 1;
 
 export type Expectation = 'reproduces' | 'clean';
-export type Verdict = 'pass' | 'fail' | 'not-reproduced';
+/**
+ * `skipped`: the provider cannot do what the cell needs (the reason says what), nothing was measured.
+ * `error`: the cell threw (the reason carries the message); its changes were undone and the run went on.
+ */
+export type Verdict = 'pass' | 'fail' | 'not-reproduced' | 'skipped' | 'error';
+export const VERDICTS: readonly Verdict[] = ['pass', 'fail', 'not-reproduced', 'skipped', 'error'];
 
 export interface Cell {
   client: string;
@@ -48,6 +53,10 @@ export interface Cell {
   stallP50Ms?: number;
   /** The stall level the suite expected, [min, max] ms, when it set one. */
   expectedStallMs?: [number, number];
+  /** Lookups that failed or took longer than thresholdMs, each counted once (classify in measure/). */
+  affected?: number;
+  /** Whether this cell's verdict makes the run exit non-zero (decided once, by failsRun). */
+  failsRun?: boolean;
 }
 
 export interface Matrix {
@@ -67,40 +76,40 @@ export interface Matrix {
   failed: number;
 }
 
-export interface ExpectationSpec {
-  expect: Expectation;
-  /** reproduces: at least this share of lookups must be affected (failed or over threshold). */
-  minAffectedRate: number;
-  /** reproduces: and at most this share (e.g. ~1/3 when one of three replicas is unreachable). */
-  maxAffectedRate: number;
-  /** clean: at most this share may be affected. */
-  maxCleanAffectedRate: number;
-  /** clean: p99 must stay under this. */
-  maxCleanP99Ms: number;
-  /** reproduces: the median latency of the affected lookups must fall in [min, max] ms (musl ≈ 2.5 s, glibc ≈ 5 s). */
-  stallMs?: readonly [number, number];
-}
+/** What a cell must show; a union on `expect`, so a clean cell's tolerance is never read as a range bound. */
+export type ExpectationSpec =
+  | {
+      expect: 'reproduces';
+      /** The share of affected lookups must fall in [min, max] (e.g. ~1/3 when one of three replicas is unreachable). */
+      affectedRate: readonly [number, number];
+      /** The median latency of the affected lookups must fall in [min, max] ms (musl ≈ 2.5 s, glibc ≈ 5 s). */
+      stallMs?: readonly [number, number];
+    }
+  | {
+      expect: 'clean';
+      /** The share of affected lookups tolerated. */
+      tolerance: number;
+      /** p99 must stay under this. */
+      maxP99Ms: number;
+    };
 
+/** What judge reads of a measurement: classify(samples) in measure/classify.ts makes it. */
 export interface Measured {
   samples: number;
-  errors: number;
-  overThreshold: number;
+  /** Failed or over the threshold, each lookup counted once. */
+  affected: number;
   p99Ms: number;
   errorsByKind: Record<string, number>;
   /** Median latency of the affected lookups (ms); 0 when none was affected. */
-  stallP50Ms?: number;
-}
-
-/** Failed lookups count once; slow but successful ones count as affected too. */
-export function affectedOf(m: Pick<Measured, 'errors' | 'overThreshold'>, overThresholdErrors: number): number {
-  return m.errors + m.overThreshold - overThresholdErrors;
+  stallP50Ms: number;
 }
 
 /**
  * The verdict for one cell, as data in, words out. A `reproduces` cell that shows no symptom is
  * `not-reproduced` (a result, not a pass); a `clean` cell with symptoms fails.
  */
-export function judge(spec: ExpectationSpec, m: Measured, affected: number): { verdict: Verdict; reason: string } {
+export function judge(spec: ExpectationSpec, m: Measured): { verdict: Verdict; reason: string } {
+  const affected = m.affected;
   const rate = m.samples > 0 ? affected / m.samples : 0;
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   const kinds = Object.entries(m.errorsByKind)
@@ -110,29 +119,35 @@ export function judge(spec: ExpectationSpec, m: Measured, affected: number): { v
   const seen = `${affected}/${m.samples} affected (${pct(rate)})${kinds ? `, errors ${kinds}` : ''}, p99 ${m.p99Ms.toFixed(1)} ms`;
   if (m.samples === 0) return { verdict: 'fail', reason: 'no samples were measured' };
   if (spec.expect === 'clean') {
-    if (rate > spec.maxCleanAffectedRate) return { verdict: 'fail', reason: `expected clean (≤ ${pct(spec.maxCleanAffectedRate)} affected), saw ${seen}` };
-    if (m.p99Ms > spec.maxCleanP99Ms) return { verdict: 'fail', reason: `expected clean (p99 ≤ ${spec.maxCleanP99Ms} ms), saw ${seen}` };
+    if (rate > spec.tolerance) return { verdict: 'fail', reason: `expected clean (≤ ${pct(spec.tolerance)} affected), saw ${seen}` };
+    if (m.p99Ms > spec.maxP99Ms) return { verdict: 'fail', reason: `expected clean (p99 ≤ ${spec.maxP99Ms} ms), saw ${seen}` };
     return { verdict: 'pass', reason: `clean as expected: ${seen}` };
   }
-  if (rate < spec.minAffectedRate) return { verdict: 'not-reproduced', reason: `expected the symptom (≥ ${pct(spec.minAffectedRate)} affected), saw ${seen}` };
-  if (rate > spec.maxAffectedRate) return { verdict: 'fail', reason: `expected ${pct(spec.minAffectedRate)}–${pct(spec.maxAffectedRate)} affected, saw ${seen}` };
+  const [lo, hi] = spec.affectedRate;
+  if (rate < lo) return { verdict: 'not-reproduced', reason: `expected the symptom (≥ ${pct(lo)} affected), saw ${seen}` };
+  if (rate > hi) return { verdict: 'fail', reason: `expected ${pct(lo)}–${pct(hi)} affected, saw ${seen}` };
   if (spec.stallMs) {
-    const [lo, hi] = spec.stallMs;
-    const stall = m.stallP50Ms ?? 0;
-    const withStall = `${seen}, affected lookups' median ${stall.toFixed(0)} ms`;
-    if (stall < lo || stall > hi) return { verdict: 'fail', reason: `expected stalls of ${lo}–${hi} ms (median of affected lookups), saw ${withStall}` };
+    const [slo, shi] = spec.stallMs;
+    const withStall = `${seen}, affected lookups' median ${m.stallP50Ms.toFixed(0)} ms`;
+    if (m.stallP50Ms < slo || m.stallP50Ms > shi) return { verdict: 'fail', reason: `expected stalls of ${slo}–${shi} ms (median of affected lookups), saw ${withStall}` };
     return { verdict: 'pass', reason: `reproduced as expected: ${withStall}` };
   }
   return { verdict: 'pass', reason: `reproduced as expected: ${seen}` };
 }
 
 /**
- * Whether a cell makes the run exit non-zero. `fail` always does. `not-reproduced` does only where the
- * harness itself guarantees the symptom — an emulated or harness-made fault on the netns provider, where
- * not reproducing means the harness broke. A `native` fault (only the trigger: does this kernel still have
- * the bug?) and any fault on real components (kind: did this version fix it?) report it as a finding.
+ * The one place that decides whether a verdict makes the run exit non-zero. `fail` and `error` always do;
+ * `skipped` never does. `not-reproduced` does only where the harness itself guarantees the symptom: a fault
+ * that is not `native` on a provider whose capabilities say symptomsGuaranteed (an emulated control plane,
+ * where not reproducing means the harness broke). A `native` fault (does this kernel still have the bug?)
+ * and any fault on real components (did this version fix it?) report it as a finding.
  */
-export function countsAsFailure(cell: Pick<Cell, 'verdict' | 'faultMode'>, provider: string): boolean {
-  if (cell.verdict === 'fail') return true;
-  return cell.verdict === 'not-reproduced' && cell.faultMode !== 'native' && provider === 'netns';
+export function failsRun(verdict: Verdict, faultMode: string, symptomsGuaranteed: boolean): boolean {
+  if (verdict === 'fail' || verdict === 'error') return true;
+  return verdict === 'not-reproduced' && faultMode !== 'native' && symptomsGuaranteed;
+}
+
+/** Whether a cell of a written matrix fails the run: its recorded decision, or for older matrices its verdict. */
+export function cellFailsRun(cell: Pick<Cell, 'verdict' | 'failsRun'>): boolean {
+  return cell.failsRun ?? (cell.verdict === 'fail' || cell.verdict === 'error');
 }

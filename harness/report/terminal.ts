@@ -25,7 +25,7 @@ export function renderTerminal(m: Matrix, color = false): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const numeric = new Set([3, 4, 6, 7, 8, 9]);
   const line = (r: string[]) => r.map((v, i) => pad(v, widths[i]!, numeric.has(i))).join('  ');
-  const verdictColor = (v: string) => (v === 'pass' ? 32 : v === 'fail' ? 31 : 33);
+  const verdictColor = (v: string) => (v === 'pass' ? 32 : v === 'fail' || v === 'error' ? 31 : v === 'skipped' ? 2 : 33);
   const out = [
     `${m.suite} on ${m.provider} — kernel ${m.kernel} — run ${m.runId}${m.quick ? ' (quick)' : ''}`,
     line(head),

@@ -3,7 +3,7 @@
  * HdrHistogram (µs), percentiles read back from it, verdicts from matrix.ts's judge().
  */
 import { build, encodeIntoCompressedBase64 } from 'hdr-histogram-js';
-import { SCHEMA_VERSION, judge, type Cell, type ExpectationSpec, type Matrix } from './matrix.ts';
+import { failsRun, SCHEMA_VERSION, judge, type Cell, type ExpectationSpec, type Matrix } from './matrix.ts';
 
 export interface CellShape {
   client: string;
@@ -29,8 +29,8 @@ export interface CellShape {
 }
 
 export const SPECS: Record<Cell['expectation'], ExpectationSpec> = {
-  reproduces: { expect: 'reproduces', minAffectedRate: 0.2, maxAffectedRate: 0.5, maxCleanAffectedRate: 0, maxCleanP99Ms: 0 },
-  clean: { expect: 'clean', minAffectedRate: 0, maxAffectedRate: 0, maxCleanAffectedRate: 0.001, maxCleanP99Ms: 100 },
+  reproduces: { expect: 'reproduces', affectedRate: [0.2, 0.5] },
+  clean: { expect: 'clean', tolerance: 0.001, maxP99Ms: 100 },
 };
 
 /** A small deterministic PRNG (mulberry32): the same fixture on every run. */
@@ -70,8 +70,8 @@ export function makeCell(s: CellShape, seed = 1): Cell {
   const overThreshold = slowMs > thresholdMs ? slow : 0;
   const errorsByKind: Record<string, number> = errors ? { EAI_AGAIN: errors } : {};
   const expectation = s.expectation ?? (s.fault && s.fault !== 'none' && (s.mitigation ?? 'none') === 'none' ? 'reproduces' : 'clean');
-  const m = { samples, errors, overThreshold, p99Ms: at(99), errorsByKind };
-  const { verdict, reason } = judge(SPECS[expectation], m, errors + overThreshold);
+  const m = { samples, affected: errors + overThreshold, p99Ms: at(99), errorsByKind, stallP50Ms: 0 };
+  const { verdict, reason } = judge(SPECS[expectation], m);
   const cell: Cell = {
     client: s.client,
     fault: s.fault ?? 'none',
@@ -93,6 +93,7 @@ export function makeCell(s: CellShape, seed = 1): Cell {
     counters: s.counters ?? { 'conntrack.insert_failed': 0, 'udp.InCsumErrors': 0 },
     expectation,
     verdict,
+    failsRun: failsRun(verdict, s.faultMode ?? 'none', true),
     reason: reason + (s.reasonSuffix ?? ''),
     affectedRate: samples ? (errors + overThreshold) / samples : 0,
     threads: 4,

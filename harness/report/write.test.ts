@@ -93,7 +93,7 @@ describe('writeReports / loadMatrix', () => {
 
   it('gives fields added after v1 neutral defaults when an older matrix lacks them', async () => {
     const m = macChurnMatrix();
-    const old = { ...m, quick: undefined, failed: undefined, cells: m.cells.map(({ reason, affectedRate, histogram, ...c }) => c) };
+    const old = { ...m, quick: undefined, failed: undefined, cells: m.cells.map(({ reason, affectedRate, histogram, failsRun, affected, ...c }) => c) };
     await writeFile(join(dir, 'matrix.json'), JSON.stringify(old));
     const loaded = await loadMatrix(dir);
     expect(loaded.failed).toBe(1);

@@ -1,49 +1,63 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { VxError } from '../errors.ts';
-import { SCHEMA_VERSION, type Cell, type Matrix } from './matrix.ts';
+import { cellFailsRun, SCHEMA_VERSION, VERDICTS, type Cell, type Matrix } from './matrix.ts';
 import { renderHtml } from './html.ts';
 import { renderJUnit } from './junit.ts';
-import { affectedRateOf, appendJobSummary, renderMarkdown } from './markdown.ts';
+import { appendJobSummary, renderMarkdown } from './markdown.ts';
 
 export const MATRIX_FILE = 'matrix.json';
-export const REPORT_FILES = { markdown: 'matrix.md', junit: 'junit.xml', html: 'index.html' } as const;
 
-/** The rendered reports next to a matrix; matrix.json itself is the source of truth and is never rewritten here. */
-async function writeRendered(m: Matrix, dir: string): Promise<{ paths: string[]; markdown: string }> {
-  const markdown = renderMarkdown(m);
-  const files: [string, string][] = [
-    [REPORT_FILES.markdown, markdown],
-    [REPORT_FILES.junit, renderJUnit(m)],
-    [REPORT_FILES.html, renderHtml(m)],
-  ];
-  const paths: string[] = [];
-  for (const [name, text] of files) {
-    const path = join(dir, name);
-    await writeFile(path, text);
-    paths.push(path);
-  }
-  return { paths, markdown };
+/** A reporter turns a matrix into one file; picked by name (`--reporter`), each output written by one reporter. */
+export interface Reporter {
+  name: string;
+  file: string;
+  render(m: Matrix): string;
 }
 
-/** Writes matrix.json, matrix.md, junit.xml and index.html into dir; appends the Markdown to the job summary in CI. */
-export async function writeReports(m: Matrix, dir: string): Promise<string[]> {
+export const REPORTERS: readonly Reporter[] = [
+  { name: 'json', file: MATRIX_FILE, render: (m) => `${JSON.stringify(m, null, 2)}\n` },
+  { name: 'markdown', file: 'matrix.md', render: renderMarkdown },
+  { name: 'junit', file: 'junit.xml', render: renderJUnit },
+  { name: 'html', file: 'index.html', render: renderHtml },
+];
+export const REPORTER_NAMES = REPORTERS.map((r) => r.name);
+
+export function reportersNamed(names: readonly string[] = REPORTER_NAMES): Reporter[] {
+  const unknown = names.filter((n) => !REPORTER_NAMES.includes(n));
+  if (unknown.length) throw new VxError('E_BAD_FLAG', `--reporter: unknown reporter${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (known: ${REPORTER_NAMES.join(', ')})`);
+  return REPORTERS.filter((r) => names.includes(r.name));
+}
+
+async function writeWith(m: Matrix, dir: string, reporters: readonly Reporter[]): Promise<string[]> {
   await mkdir(dir, { recursive: true });
-  const json = join(dir, MATRIX_FILE);
-  await writeFile(json, `${JSON.stringify(m, null, 2)}\n`);
-  const { paths, markdown } = await writeRendered(m, dir);
-  await appendJobSummary(markdown);
-  return [json, ...paths];
+  const paths: string[] = [];
+  for (const r of reporters) {
+    const path = join(dir, r.file);
+    await writeFile(path, r.render(m));
+    paths.push(path);
+  }
+  return paths;
+}
+
+/**
+ * Writes the named reporters' files (default all: matrix.json, matrix.md, junit.xml, index.html) and, in CI,
+ * appends the Markdown summary to the job summary once.
+ */
+export async function writeReports(m: Matrix, dir: string, names?: readonly string[]): Promise<string[]> {
+  const paths = await writeWith(m, dir, reportersNamed(names));
+  await appendJobSummary(renderMarkdown(m));
+  return paths;
 }
 
 /**
  * Re-renders the reports of an existing run from its matrix.json (after a reporter changed, or on a
- * downloaded CI artifact). Does not touch the job summary: the run that produced the matrix already did.
+ * downloaded CI artifact). matrix.json itself is never rewritten, nor the job summary appended to.
  */
 export async function regenerateReports(runDir: string): Promise<string[]> {
   const file = await matrixFile(runDir);
   const m = await loadMatrix(file);
-  return (await writeRendered(m, dirname(file))).paths;
+  return writeWith(m, dirname(file), REPORTERS.filter((r) => r.file !== MATRIX_FILE));
 }
 
 /** A run directory or a matrix.json path → the matrix.json path, or a clear error. */
@@ -65,7 +79,7 @@ const CELL_FIELDS: Record<string, Kind> = {
   p50Ms: 'number', p90Ms: 'number', p99Ms: 'number', p999Ms: 'number', maxMs: 'number',
   thresholdMs: 'number', overThreshold: 'number', counters: 'object', expectation: 'string', verdict: 'string',
 };
-const VERDICT_VALUES = new Set(['pass', 'fail', 'not-reproduced']);
+const VERDICT_VALUES = new Set<string>(VERDICTS);
 
 function kindOf(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
@@ -102,7 +116,8 @@ function withDefaults(raw: Matrix): Matrix {
       fresh: c.fresh ?? false,
       histogram: c.histogram ?? '',
       countersByNode: c.countersByNode ?? {},
-      affectedRate: affectedRateOf(c),
+      // Matrices written before `affected` existed: failures plus slow lookups, an upper bound of the share.
+      affectedRate: c.affectedRate ?? (c.samples > 0 ? Math.min(1, (c.errors + c.overThreshold) / c.samples) : 0),
     }),
   );
   return {
@@ -110,7 +125,7 @@ function withDefaults(raw: Matrix): Matrix {
     cells,
     quick: raw.quick ?? false,
     description: raw.description ?? '',
-    failed: raw.failed ?? cells.filter((c) => c.verdict === 'fail').length,
+    failed: raw.failed ?? cells.filter(cellFailsRun).length,
   };
 }
 

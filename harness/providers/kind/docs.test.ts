@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { listSuites, loadSuite, ROOT } from '../../config/suite.ts';
+import { listSuites, loadSuiteFile, ROOT } from '../../config/suite.ts';
 
 /** docs/kind.md says, cell by cell, what holds on kind: a suite or fault it does not mention is a gap. */
 describe('docs/kind.md "What holds on kind, cell by cell"', () => {
@@ -10,7 +10,7 @@ describe('docs/kind.md "What holds on kind, cell by cell"', () => {
   const rows = section.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| suite') && !l.startsWith('| ---'));
 
   it.each(listSuites().map((s) => s.name))('covers every fault and mitigation of %s', (name) => {
-    const suite = loadSuite(name);
+    const { suite } = loadSuiteFile(name);
     const mine = rows.filter((r) => r.startsWith(`| ${name} |`));
     expect(mine.length, `no row for suite ${name}`).toBeGreaterThan(0);
     const text = mine.join('\n');

@@ -2,6 +2,7 @@ import { homedir } from 'node:os';
 import { relative } from 'node:path';
 import { ROOT } from '../../config/suite.ts';
 import type { Topology } from '../../config/topology.ts';
+import { RunError } from '../../errors.ts';
 import type { ExecOptions, ExecResult, Shell } from '../../exec/shell.ts';
 import type { Progress } from '../../progress.ts';
 import type { Cluster, Libc, UpOptions } from '../provider.ts';
@@ -168,6 +169,12 @@ function planReplies(state: PlanState): (argv: readonly string[]) => { stdout: s
   };
 }
 
+/** kubelet's resolv.conf for a ClusterFirst pod (dnsPolicy default) in this namespace. */
+function clusterFirstResolvConf(topology: Topology, namespace: string): string {
+  const d = topology.dns.domain;
+  return `search ${namespace}.svc.${d} svc.${d} ${d}\nnameserver ${topology.dns.clusterIP}\noptions ndots:5\n`;
+}
+
 /** What fetching a pin does, as plan notes: the URL, the hash it must have, where verified copies go. */
 function fetchNotes(pin: ManifestPin): string[] {
   return [
@@ -263,19 +270,31 @@ export function planKind(opts: PlanKindOptions = {}): KindPlan {
   const planned = planReplies(state);
   const reply = (argv: readonly string[]) => opts.reply?.(argv) ?? planned(argv);
   const record = (argv: readonly string[], input: string | undefined) => entries.push({ section, argv: [...argv], ...(input !== undefined ? { input } : {}) });
+  // As the real shell and pod exec: a non-zero exit throws unless the caller takes the exit code as data.
+  const result = (shown: readonly string[], r: { stdout: string; exitCode: number }, o?: ExecOptions): ExecResult => {
+    if (r.exitCode !== 0 && !o?.nothrow) throw new RunError(shown, r.exitCode, r.stdout, '', 'in the dry run');
+    return { stdout: r.stdout, stderr: '', exitCode: r.exitCode };
+  };
   const shell: Shell = async (argv, o?: ExecOptions): Promise<ExecResult> => {
     record(argv, o?.input);
     if (o?.input?.includes(NODE_LOCAL_DNS_PIN.name)) state.nodeLocalDns = argv.includes('apply');
     const patch = hasArgs(argv, 'patch', 'configmap', 'coredns') ? argv[argv.indexOf('-p') + 1] : undefined;
     if (patch) state.corefile = (JSON.parse(patch) as { data: { Corefile: string } }).data.Corefile;
     if (hasArgs(argv, 'rollout', 'restart', 'deployment/coredns')) state.rollouts++;
-    const r = reply(argv);
-    return { stdout: r.stdout, stderr: '', exitCode: r.exitCode };
+    return result(argv, reply(argv), o);
   };
+  // A pod's files as the recorded writes left them; a client pod starts with kubelet's ClusterFirst resolv.conf.
+  const podFiles = new Map<string, string>();
   const podExec = (kubeconfig: string, context: string): PodExec => async (pod, argv, o) => {
-    record(kubectlExecArgv(kubeconfig, context, pod, argv, o?.input !== undefined), o?.input);
-    const r = reply(argv);
-    return { stdout: r.stdout, stderr: '', exitCode: r.exitCode };
+    const shown = kubectlExecArgv(kubeconfig, context, pod, argv, o?.input !== undefined);
+    record(shown, o?.input);
+    const key = (path: string) => `${pod.namespace}/${pod.name}:${path}`;
+    if (argv[0] === 'sh' && argv[2] === 'cat > "$1"' && o?.input !== undefined) podFiles.set(key(argv[4]!), o.input);
+    if (argv[0] === 'cat' && argv.length === 2) {
+      const found = podFiles.get(key(argv[1]!)) ?? (argv[1] === '/etc/resolv.conf' && state.topology ? clusterFirstResolvConf(state.topology, pod.namespace) : undefined);
+      if (found !== undefined) return result(shown, { stdout: found, exitCode: 0 }, o);
+    }
+    return result(shown, reply(argv), o);
   };
   const k8sVersion = opts.k8sVersion ?? process.env.VXCHAOS_K8S_VERSION;
   const flannelVersion = opts.flannelVersion ?? process.env.VXCHAOS_FLANNEL_VERSION ?? DEFAULT_FLANNEL_VERSION;
@@ -305,6 +324,11 @@ export function planKind(opts: PlanKindOptions = {}): KindPlan {
         o.onStep?.(s, st, ms);
       },
     })) as KindCluster;
+    const describe = cluster.describe.bind(cluster);
+    cluster.describe = () => {
+      setSection('facts for the report');
+      return describe();
+    };
     const down = cluster.down.bind(cluster);
     cluster.down = async (d) => {
       setSection('teardown');
@@ -316,7 +340,10 @@ export function planKind(opts: PlanKindOptions = {}): KindPlan {
 
   const progress: Progress = {
     step: (name) => setSection(name),
-    done: () => undefined,
+    // A cell's outcome (e.g. skipped, with the reason) under its own label; a step's own "done" says nothing new.
+    done: (name) => {
+      if (name !== section) entries.push({ section, note: `→ ${name}` });
+    },
     info: (msg) => entries.push({ section, note: msg }),
     warn: (msg) => entries.push({ section, note: `warning: ${msg}` }),
   };

@@ -238,7 +238,7 @@ export class KindProvider implements Provider {
       return kc;
     } catch (e) {
       // The original failure is what the user must see; a failing cleanup is only reported beside it.
-      await kc.down({ collectLogs: true }).catch((cleanup: unknown) => {
+      await kc.down({ collectLogs: opts.logsDir ?? join(reportDir, 'kind-logs') }).catch((cleanup: unknown) => {
         process.stderr.write(`cleanup after the failed kind run also failed: ${cleanup instanceof Error ? cleanup.message : String(cleanup)}\n`);
       });
       throw e;
@@ -256,7 +256,6 @@ export class KindProvider implements Provider {
     const clusters = runId === undefined ? all : all.filter((c) => c === kindClusterName(runId));
     const removed: string[] = [];
     const problems: string[] = [];
-    if (runId !== undefined && clusters.length === 0) problems.push(`no kind cluster ${kindClusterName(runId)} (kind get clusters: ${all.join(', ') || 'none'})`);
     for (const name of clusters) {
       const r = await this.shell(['kind', 'delete', 'cluster', '--name', name], { nothrow: true, timeoutMs: 300_000 });
       if (r.exitCode === 0) removed.push(name);
@@ -477,11 +476,11 @@ export class KindCluster implements Cluster {
     return written;
   }
 
-  /** Idempotent. Deletes the cluster unless asked to keep it; collects logs first when the run failed. */
-  async down(opts: { collectLogs?: boolean } = {}): Promise<void> {
+  /** Idempotent. Deletes the cluster unless asked to keep it; collects logs into that directory first when given one. */
+  async down(opts: { collectLogs?: string } = {}): Promise<void> {
     if (this.downed) return;
     this.downed = true;
-    if (opts.collectLogs) await this.collectLogs(join(this.opts.reportDir, 'kind-logs'));
+    if (opts.collectLogs) await this.collectLogs(opts.collectLogs);
     if (this.opts.keep) {
       process.stderr.write(
         `kept kind cluster ${this.ctx.cluster}: kubectl --kubeconfig ${this.ctx.kubeconfig} get pods -A; ${this.enterHint.split('   ')[0]}; ` +

@@ -4,10 +4,10 @@ import pRetry from 'p-retry';
 import { ROOT } from '../../config/suite.ts';
 import type { Topology } from '../../config/topology.ts';
 import { VxError } from '../../errors.ts';
-import { Ledger } from '../../exec/ledger.ts';
+import { downAll, Ledger } from '../../exec/ledger.ts';
 import { shell, type Shell } from '../../exec/shell.ts';
 import { requireRoot, requireTools } from '../../doctor.ts';
-import type { Cluster, Libc, ProbeTarget, Provider, UpOptions } from '../provider.ts';
+import type { Capabilities, Cluster, Libc, ProbeTarget, Provider, RunRef, UpOptions } from '../provider.ts';
 import { addPod } from './cni.ts';
 import { clusterRecords, dnsmasqArgv, NetnsClusterDns } from './dns.ts';
 import { FlannelEmulator } from './flannel.ts';
@@ -75,6 +75,34 @@ class NetnsCluster implements Cluster {
     return out;
   }
 
+  get enterHint(): string {
+    return `ip netns exec ${netnsName(this.runId, this.nodes[0]?.name ?? 'node-1')} bash`;
+  }
+
+  async collectLogs(dir: string): Promise<string[]> {
+    const { writeFile } = await import('node:fs/promises');
+    const written: string[] = [];
+    const views: [string, string[]][] = [
+      ['neigh', ['ip', 'neigh']],
+      ['fdb', ['bridge', 'fdb', 'show', 'dev', 'flannel.1']],
+      ['routes', ['ip', 'route']],
+      ['iptables', ['iptables-save']],
+      ['nft', ['nft', 'list', 'ruleset']],
+      ['conntrack-stats', ['conntrack', '-S']],
+    ];
+    for (const n of this.nodes) {
+      const parts: string[] = [];
+      for (const [name, argv] of views) {
+        const r = await n.exec(argv, { nothrow: true, timeoutMs: 10_000 }).catch((e: Error) => ({ stdout: '', stderr: e.message }));
+        parts.push(`### ${name}: ${argv.join(' ')}\n${r.stdout}${r.stderr}`);
+      }
+      const file = join(dir, `${n.name}.txt`);
+      await writeFile(file, parts.join('\n'));
+      written.push(file);
+    }
+    return written;
+  }
+
   async down(): Promise<void> {
     const problems = await this.ctx.ledger.teardown();
     if (problems.length) throw new VxError('E_TEARDOWN', `teardown left problems:\n${problems.join('\n')}`);
@@ -83,7 +111,24 @@ class NetnsCluster implements Cluster {
 
 export class NetnsProvider implements Provider {
   readonly name = 'netns';
+  readonly capabilities: Capabilities = {
+    symptomsGuaranteed: true,
+    ownsKubeProxyChains: true,
+    // unbound has no ordered forwarding (see dns.ts)
+    forwardPolicies: ['random', 'health-checked'],
+    privateNodeFiles: true,
+    servesUpstreamNames: true,
+  };
   constructor(private readonly sh: Shell = shell) {}
+
+  async list(): Promise<RunRef[]> {
+    return Ledger.runs().map((runId) => ({ runId, what: `${Ledger.load(runId).length} ledger entries` }));
+  }
+
+  async down(runId?: string): Promise<{ removed: string[]; problems: string[] }> {
+    const r = await downAll(undefined, runId);
+    return { removed: [...r.runs, ...r.namespaces], problems: r.problems };
+  }
 
   async preflight(): Promise<void> {
     requireRoot('the netns provider');

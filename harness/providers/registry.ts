@@ -1,0 +1,41 @@
+import type { Provider } from './provider.ts';
+import { KindProvider } from './kind/provider.ts';
+import { NetnsProvider } from './netns/provider.ts';
+
+/** What the CLI knows of the command line; each provider reads the options it has. */
+export interface ProviderOptions {
+  outDir: string;
+  keep: boolean;
+  /** kind: Kubernetes version of the pinned node image. */
+  k8sVersion?: string;
+  /** kind: pinned kube-flannel version. */
+  flannelVersion?: string;
+}
+
+export interface ProviderEntry {
+  name: string;
+  description: string;
+  create(opts: ProviderOptions): Provider;
+}
+
+/** The one place that names providers; everything else asks a Provider what it can do. */
+export const PROVIDERS: readonly ProviderEntry[] = [
+  {
+    name: 'netns',
+    description: 'embedded: network namespaces on this machine (root), real kernel datapath, emulated flanneld and kube-proxy',
+    create: () => new NetnsProvider(),
+  },
+  {
+    name: 'kind',
+    description: 'kind in Docker: real kube-flannel, kube-proxy and CoreDNS (GitHub Actions, a workstation with Docker)',
+    create: (o) => new KindProvider({ outDir: o.outDir, keep: o.keep, k8sVersion: o.k8sVersion, flannelVersion: o.flannelVersion }),
+  },
+];
+
+export const DEFAULT_PROVIDER = PROVIDERS[0]!.name;
+
+export function providerEntry(name: string): ProviderEntry {
+  const e = PROVIDERS.find((p) => p.name === name);
+  if (!e) throw new Error(`unknown provider ${name}`); // the CLI's choices() refuses it first
+  return e;
+}
