@@ -167,7 +167,7 @@ describe('images and leftovers', () => {
   it('lists and removes only vxchaos kind clusters, one by run id or all, with their CNI carrier containers', async () => {
     const reply = (argv: readonly string[]) => (argv[1] === 'get' ? 'kind\nvxchaos-run1\nother\nvxchaos-run2\n' : argv[1] === 'ps' ? 'abc123\n' : '');
     const all = recordingShell(reply);
-    const p = new KindProvider({ shell: all, kubeconfigDir: '/nonexistent/kc' });
+    const p = new KindProvider({ shell: all, kubeconfigDir: '/nonexistent/kc', which: (t) => `/usr/bin/${t}` });
     expect(await p.list()).toEqual([
       { runId: 'run1', what: 'kind cluster vxchaos-run1' },
       { runId: 'run2', what: 'kind cluster vxchaos-run2' },
@@ -181,11 +181,17 @@ describe('images and leftovers', () => {
     expect(all.calls.at(-1)).toEqual(['docker', 'rm', '-f', 'abc123']);
 
     const one = recordingShell(reply);
-    expect(await new KindProvider({ shell: one, kubeconfigDir: '/nonexistent/kc' }).down('run2')).toEqual({ removed: ['vxchaos-run2'], problems: [] });
+    expect(await new KindProvider({ shell: one, kubeconfigDir: '/nonexistent/kc', which: (t) => `/usr/bin/${t}` }).down('run2')).toEqual({ removed: ['vxchaos-run2'], problems: [] });
     expect(one.calls.filter((c) => c[1] === 'delete')).toEqual([['kind', 'delete', 'cluster', '--name', 'vxchaos-run2']]);
     expect(one.calls).toContainEqual(['docker', 'ps', '-aq', '--filter', 'label=vxchaos.io/run=vxchaos-run2']);
     // a run already gone is not a problem: this is also the teardown after the cluster's own down()
-    expect(await new KindProvider({ shell: recordingShell(reply), kubeconfigDir: '/nonexistent/kc' }).down('run9')).toEqual({ removed: [], problems: [] });
+    expect(await new KindProvider({ shell: recordingShell(reply), kubeconfigDir: '/nonexistent/kc', which: (t) => `/usr/bin/${t}` }).down('run9')).toEqual({ removed: [], problems: [] });
+    // no kind on this machine: nothing to list or remove, and no command tried
+    const none = recordingShell(reply);
+    const without = new KindProvider({ shell: none, which: () => undefined });
+    expect(await without.list()).toEqual([]);
+    expect(await without.down()).toEqual({ removed: [], problems: [] });
+    expect(none.calls).toEqual([]);
   });
 });
 

@@ -247,11 +247,14 @@ export class KindProvider implements Provider {
 
   /** kind clusters of vxchaos runs on this machine (kept with --keep, or left by a crash). */
   async list(): Promise<RunRef[]> {
+    // A machine without kind has no kind runs to list or remove.
+    if (!this.which('kind')) return [];
     return (await vxchaosClusters(this.shell)).map((name) => ({ runId: name.slice(KIND_CLUSTER_PREFIX.length), what: `kind cluster ${name}` }));
   }
 
   /** One run's cluster (by run id) or every vxchaos cluster, with the CNI carrier containers and kubeconfigs. */
   async down(runId?: string): Promise<{ removed: string[]; problems: string[] }> {
+    if (!this.which('kind')) return { removed: [], problems: [] };
     const all = await vxchaosClusters(this.shell);
     const clusters = runId === undefined ? all : all.filter((c) => c === kindClusterName(runId));
     const removed: string[] = [];
@@ -491,9 +494,4 @@ export class KindCluster implements Cluster {
     await this.ctx.shell(['kind', 'delete', 'cluster', '--name', this.ctx.cluster, '--kubeconfig', this.ctx.kubeconfig], { timeoutMs: 300_000 });
     rmSync(this.ctx.kubeconfig, { force: true });
   }
-}
-
-/** For `vxchaos down --all` until the CLI asks the provider: every vxchaos kind cluster and CNI carrier. */
-export async function downAllKind(shell: Shell = realShell): Promise<string[]> {
-  return (await new KindProvider({ shell }).down()).removed;
 }
