@@ -433,6 +433,7 @@ export class KindCluster implements Cluster {
       'kind.nodeImage': nodeImage(this.opts.k8sVersion).image,
       'flannel.version': this.opts.flannelVersion,
       'kube-proxy': 'iptables mode, from the node image',
+      'kind.upstreamDns': `dnsmasq pod ${UPSTREAM_DNS} on ${this.topology.nodes[0]?.name} (${this.upstream ?? 'not started'}): ${Object.keys(this.topology.dns.upstream).join(', ') || 'no names'}`,
     };
     kindNotes(this.topology).forEach((n, i) => (facts[`kind.note.${i + 1}`] = n));
     return facts;
