@@ -195,6 +195,7 @@ describe('action.yml (composite)', () => {
     expect(action.inputs['node-version'].default).toBe('24');
     expect(s.find((x) => String(x.uses).startsWith('helm/kind-action@'))?.with).toMatchObject({ version: KIND_VERSION, install_only: true });
     expect(s.find((x) => /setup/.test(String(x.run)))?.if).toBe("inputs.provider == 'netns'");
+    expect(s.find((x) => /fs\.inotify\.max_user_watches=524288/.test(String(x.run)))?.if).toBe("inputs.provider == 'kind'");
     const upload = s.find((x) => String(x.uses).startsWith('actions/upload-artifact@'))!;
     expect(upload.if).toContain('always()');
     expect(upload.with.path).toContain('!${{ steps.run.outputs.reports }}/**/*kubeconfig*');
