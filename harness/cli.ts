@@ -142,9 +142,11 @@ program
     console.log(`${r.root ? '✓' : '✗'} root${r.root ? '' : ' — the netns provider needs root (namespaces, iptables, conntrack)'}`);
     for (const l of r.lines) console.log(`${l.ok ? '✓' : '✗'} ${l.tool.padEnd(24)} ${l.ok ? '' : `missing — apt-get install ${l.pkg}   `}${l.why}`);
     for (const [p, ok] of Object.entries(r.probes)) console.log(`${ok ? '✓' : '✗'} ${p.padEnd(24)} ${ok ? '' : 'not built — npm run setup'}`);
+    // The drop tracer is optional: without it every cell says `drops: unavailable (why)` and the rest runs.
+    console.log(`${r.drops.ok ? '✓' : '!'} ${'vxdrops (drop tracer)'.padEnd(24)} ${r.drops.ok ? '' : `unavailable: ${r.drops.why}`}`);
     const missing = r.lines.filter((l) => !l.ok);
     if (missing.length) console.log(`\nto install: apt-get update && apt-get install -y ${[...new Set(missing.map((m) => m.pkg))].join(' ')}`);
-    if (!r.root || missing.some((m) => !/bench|report/.test(m.why)) || Object.values(r.probes).some((ok) => !ok)) process.exitCode = 1;
+    if (!r.root || missing.some((m) => !/bench|report|drops/.test(m.why)) || Object.values(r.probes).some((ok) => !ok)) process.exitCode = 1;
   });
 
 program
@@ -154,7 +156,7 @@ program
   .option('--with <purposes>', 'extra tool sets: bench,report (chromium for the HTML report test)', '')
   .action(async (o: { quiet: boolean; with: string }) => {
     const extra = o.with.split(',').filter(Boolean) as ('bench' | 'report')[];
-    await setup({ quiet: o.quiet, purposes: ['netns', 'build', ...extra] });
+    await setup({ quiet: o.quiet, purposes: ['cluster', 'build', ...extra] });
   });
 
 program

@@ -292,6 +292,24 @@ describe('targets and Markdown', () => {
     expect(renderMarkdown(r)).toContain('Other vxchaos runs were active on this machine during the bench (137d29; load average 0.4 at start, 2.5 at end)');
   });
 
+  it('renders the drop tracer overhead: both paths, and a path where the program never ran', () => {
+    const r = result();
+    r.drops = {
+      threads: 2,
+      durationS: 3,
+      reps: 1,
+      runs: [],
+      summary: [
+        { path: 'clean', connectsPerSOff: 10_000, connectsPerSOn: 9_900, slowdown: 0.01, dropsPerConnect: 0, nsPerDrop: undefined },
+        { path: 'drops', connectsPerSOff: 14_000, connectsPerSOn: 13_300, slowdown: 0.05, dropsPerConnect: 1, nsPerDrop: 652.4 },
+      ],
+    };
+    const md = renderMarkdown(r);
+    expect(md).toContain('| clean (accepted) | 10,000/s | 9,900/s | 1.0 % | 0.00 | — (never ran) |');
+    expect(md).toContain('| drop-heavy (closed port) | 14,000/s | 13,300/s | 5.0 % | 1.00 | 652 ns per drop |');
+    expect(renderMarkdown(result())).not.toContain('Drop tracer overhead');
+  });
+
   it('renders the targets table first, then a table per measurement', () => {
     const md = renderMarkdown(result());
     const lines = md.split('\n');

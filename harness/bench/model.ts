@@ -164,6 +164,31 @@ export interface TargetCheck {
   note?: string;
 }
 
+export interface DropsOverheadRun {
+  /** clean: every connect accepted (nothing dropped); drops: no listener, every SYN dies as NO_SOCKET. */
+  path: 'clean' | 'drops';
+  tracer: boolean;
+  rep: number;
+  connects: number;
+  connectsPerS: number;
+  /** With the tracer: drops it counted in the two namespaces. */
+  dropsCounted?: number;
+  topDrop?: string;
+  /** With the tracer: times its program ran (every kfree_skb on the machine, other runs' included). */
+  programRuns?: number;
+  /** Kernel BPF accounting: mean run time of the program per run. */
+  nsPerRun?: number;
+}
+
+export interface DropsOverheadResult {
+  threads: number;
+  durationS: number;
+  reps: number;
+  runs: DropsOverheadRun[];
+  /** Medians per path. */
+  summary: { path: 'clean' | 'drops'; connectsPerSOff: number; connectsPerSOn: number; slowdown: number; dropsPerConnect: number; nsPerDrop?: number }[];
+}
+
 export interface BenchResult {
   schemaVersion: number;
   runId: string;
@@ -175,6 +200,8 @@ export interface BenchResult {
   accuracy?: AccuracyResult;
   headroom?: HeadroomResult;
   suites?: SuitesResult;
+  /** The drop tracer's overhead (issue 11). */
+  drops?: DropsOverheadResult;
   /** 1-minute load average when the bench started and ended. */
   loadAverage: { start: number; end: number };
   /** Run ids of other vxchaos runs seen while the bench ran: they compete for the same CPUs. */

@@ -180,6 +180,20 @@ export function renderMarkdown(r: BenchResult): string {
     out.push('', 'dnsperf runs before and after the probes; the faster run is the reference. A probe lookup is A + AAAA on a new socket (two queries). Through the ClusterIP each probe lookup is a new conntrack flow (DNAT to any of the replicas, two of three across VXLAN) while each of dnsperf\'s sockets stays pinned to one replica: a different load, so the goal is judged on the replica.');
   }
 
+  const d = r.drops;
+  if (d) {
+    out.push('', `### Drop tracer overhead (TCP connects a → b over veth, ${d.threads} threads, ${d.durationS} s × ${d.reps}, tracer off / on alternating)`, '');
+    out.push(table(['path', 'connects/s off', 'connects/s on', 'slower', 'drops per connect', 'program run time'], d.summary.map((x) => [
+      x.path === 'clean' ? 'clean (accepted)' : 'drop-heavy (closed port)',
+      fmtRate(x.connectsPerSOff),
+      fmtRate(x.connectsPerSOn),
+      fmtPct(x.slowdown, 1),
+      x.dropsPerConnect.toFixed(2),
+      x.nsPerDrop === undefined ? '— (never ran)' : `${Math.round(x.nsPerDrop)} ns per drop`,
+    ])));
+    out.push('', 'Run time is the kernel\'s own BPF accounting (bpf_enable_stats) over every kfree_skb the program saw, other runs\' drops included; the clean path costs nothing per packet because consume_skb is another tracepoint.');
+  }
+
   const s = r.suites;
   if (s) {
     out.push('', '### Suite wall time (cluster up → every cell → reports → down)', '');

@@ -42,3 +42,10 @@ export function subnet(c: Cidr, prefix: number, i: number): Cidr {
   const base = (c.base + i * 2 ** (32 - prefix)) >>> 0;
   return { base, bits: prefix, text: `${intToIp(base)}/${prefix}` };
 }
+
+/** Whether two CIDRs share any address (one then contains the other's network address). */
+export function overlaps(a: Cidr, b: Cidr): boolean {
+  const wider = a.bits <= b.bits ? a : b;
+  const narrower = wider === a ? b : a;
+  return contains(wider, intToIp(narrower.base));
+}

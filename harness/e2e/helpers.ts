@@ -5,7 +5,7 @@ import { expect } from 'vitest';
 import type { PreparedSuite } from '../cells.ts';
 import { CLUSTERS_DIR } from '../config/suite.ts';
 import { loadTopology } from '../config/topology.ts';
-import { STATE_DIR } from '../exec/ledger.ts';
+import { STATE_DIR } from '../providers/netns/ledger.ts';
 import { shell } from '../exec/shell.ts';
 import { progress } from '../progress.ts';
 import { NetnsProvider } from '../providers/netns/provider.ts';
