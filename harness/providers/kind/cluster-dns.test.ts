@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { corefileWithForward, deadUpstreamManifest, forwardOf } from './cluster-dns.ts';
+import { loadTopology } from '../../config/topology.ts';
+import { recordingShell } from '../../exec/shell.ts';
+import { corefileWithForward, deadUpstreamManifest, forwardOf, KindClusterDns, upstreamDnsArgs, upstreamDnsManifest } from './cluster-dns.ts';
+import { withUpstream } from './dns.ts';
 
 // The shape of kind's default Corefile (written here, not copied): a root zone with kubernetes + forward.
 const corefile = `.:53 {
@@ -37,5 +40,35 @@ describe('CoreDNS forward rewriting (kind clusterDns)', () => {
   it('the dead upstream is the probe image reading port 53 without answering', () => {
     const m = deadUpstreamManifest('r1') as { spec: { containers: { command: string[] }[] } };
     expect(m.spec.containers[0]!.command).toEqual(['/usr/local/bin/vxprobe', '-B', '53']);
+  });
+});
+
+describe('replicas after a rollout', () => {
+  it('setUpstreams rolls CoreDNS out and reads the replicas again only after the rollout has settled', async () => {
+    const shell = recordingShell((argv) => (argv.includes('configmap') && argv.includes('get') ? JSON.stringify({ data: { Corefile: corefile } }) : ''));
+    const order: string[] = [];
+    const dns = new KindClusterDns({ shell, cluster: 'c', kubeconfig: '/k', podExec: async () => ({ stdout: '', stderr: '', exitCode: 0 }) }, 'r', async () => {
+      order.push(`settled after ${shell.calls.at(-1)?.slice(5).join(' ')}`);
+    });
+    await dns.setUpstreams(['10.0.0.1'], 'sequential');
+    expect(order).toEqual(['settled after -n kube-system rollout restart deployment/coredns']);
+  });
+});
+
+describe('the upstream DNS pod', () => {
+  it('serves the topology\'s upstream names and NXDOMAIN for the rest, on its node\'s address only', () => {
+    const t = loadTopology('t.yaml', 'name: t\nnodes: [{name: a}, {name: b}]\nclients: {node: b}\ndns: {replicas: [a], upstream: {x.example: 198.51.100.7, y.example: 198.51.100.8}}\n');
+    const args = upstreamDnsArgs(t);
+    expect(args).toEqual(expect.arrayContaining(['--host-record=x.example,198.51.100.7', '--host-record=y.example,198.51.100.8', '--no-resolv', '--bind-interfaces', '--listen-address=$(NODE_IP)']));
+    expect(args.at(-1)).toBe('--address=/#/');
+    const m = upstreamDnsManifest(t, 'r') as { spec: Record<string, any> };
+    expect(m.spec.hostNetwork).toBe(true);
+    expect(m.spec.nodeSelector).toEqual({ 'vxchaos.io/node': 'a' });
+    expect(m.spec.containers[0].env).toEqual([{ name: 'NODE_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } }]);
+  });
+
+  it('is node-cache\'s upstream for external names too (the pillar filled before apply)', () => {
+    expect(withUpstream('forward . __PILLAR__UPSTREAM__SERVERS__\n', '172.18.0.2')).toBe('forward . 172.18.0.2\n');
+    expect(withUpstream('forward . __PILLAR__UPSTREAM__SERVERS__\n', undefined)).toBe('forward . __PILLAR__UPSTREAM__SERVERS__\n');
   });
 });

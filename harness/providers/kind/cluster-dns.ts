@@ -1,6 +1,8 @@
+import type { Topology } from '../../config/topology.ts';
 import { VxError } from '../../errors.ts';
 import type { ClusterDnsControl, ForwardPolicy, UpstreamConfig } from '../provider.ts';
-import { kubectl, kubectlJson, waitFor, type KindContext, type KList, type KPod } from './context.ts';
+import { NODE_LABEL, RUN_LABEL } from './config.ts';
+import { isReady, kubectl, kubectlJson, waitFor, type KindContext, type KList, type KPod } from './context.ts';
 import { POD_NAMESPACE, probeImage, toYamlStream } from './manifests.ts';
 
 /** CoreDNS `forward` options per policy (see ForwardPolicy in provider.ts). */
@@ -41,22 +43,101 @@ export function deadUpstreamManifest(runId: string): Record<string, unknown> {
   };
 }
 
+export const UPSTREAM_DNS = 'vxchaos-upstream-dns';
+
+/**
+ * dnsmasq as the "internet" upstream, exactly as the netns provider runs it in its fabric: authoritative for
+ * the topology's dns.upstream names, NXDOMAIN for every other name (never the runner's resolver), listening on
+ * its node's address only ($(NODE_IP) is expanded by the kubelet from the downward API).
+ */
+export function upstreamDnsArgs(topology: Topology): string[] {
+  return [
+    '--keep-in-foreground',
+    '--conf-file=/dev/null',
+    '--no-resolv',
+    '--no-hosts',
+    '--no-poll',
+    '--bind-interfaces',
+    '--listen-address=$(NODE_IP)',
+    '--user=root',
+    '--group=root',
+    '--pid-file=',
+    '--cache-size=1000',
+    '--log-facility=-',
+    ...Object.entries(topology.dns.upstream).map(([name, ip]) => `--host-record=${name},${ip}`),
+    '--address=/#/',
+  ];
+}
+
+/**
+ * The upstream DNS pod: on the host network of the first node, so CoreDNS reaches it over the underlay (the
+ * docker network), as netns replicas reach the fabric's dnsmasq, and a broken overlay does not cut it off.
+ */
+export function upstreamDnsManifest(topology: Topology, runId: string): Record<string, unknown> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: UPSTREAM_DNS, namespace: POD_NAMESPACE, labels: { 'app.kubernetes.io/managed-by': 'vxchaos', [RUN_LABEL]: runId, 'vxchaos.io/role': 'upstream-dns' } },
+    spec: {
+      hostNetwork: true,
+      dnsPolicy: 'Default',
+      nodeSelector: { [NODE_LABEL]: topology.nodes[0]!.name },
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        {
+          name: 'dnsmasq',
+          image: probeImage('musl'),
+          imagePullPolicy: 'Never',
+          command: ['dnsmasq'],
+          args: upstreamDnsArgs(topology),
+          env: [{ name: 'NODE_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } }],
+          readinessProbe: { tcpSocket: { port: 53 }, periodSeconds: 1 },
+        },
+      ],
+    },
+  };
+}
+
+/** Creates the upstream DNS pod and returns its address once it is Ready. */
+export async function deployUpstreamDns(ctx: KindContext, topology: Topology, runId: string): Promise<string> {
+  await ctx.shell(kubectl(ctx, 'apply', '-f', '-'), { input: toYamlStream([upstreamDnsManifest(topology, runId)]), timeoutMs: 60_000 });
+  await ctx.shell(kubectl(ctx, '-n', POD_NAMESPACE, 'wait', '--for=condition=Ready', `pod/${UPSTREAM_DNS}`, '--timeout=120s'), { timeoutMs: 130_000 });
+  const pod = await kubectlJson<KPod>(ctx, ['-n', POD_NAMESPACE, 'get', 'pod', UPSTREAM_DNS]);
+  if (!isReady(pod) || !pod.status.podIP) throw new VxError('E_KIND_UPSTREAM', `${UPSTREAM_DNS} is not Ready or has no address`);
+  return pod.status.podIP;
+}
+
+/** kind's Corefile with its `forward` pointed at the run's upstream (CoreDNS's default policy), before CoreDNS rolls out. */
+export async function forwardToUpstream(ctx: KindContext, upstream: string): Promise<void> {
+  const corefile = await readCorefile(ctx);
+  const next = corefileWithForward(corefile, { servers: [upstream], policy: 'health-checked' });
+  await ctx.shell(kubectl(ctx, '-n', 'kube-system', 'patch', 'configmap', 'coredns', '--type=merge', '-p', JSON.stringify({ data: { Corefile: next } })));
+}
+
+async function readCorefile(ctx: KindContext): Promise<string> {
+  const cm = await kubectlJson<ConfigMap>(ctx, ['-n', 'kube-system', 'get', 'configmap', 'coredns']);
+  const text = cm.data.Corefile;
+  if (!text) throw new VxError('E_KIND_COREDNS', 'ConfigMap kube-system/coredns has no Corefile');
+  return text;
+}
+
 interface ConfigMap {
   data: Record<string, string>;
 }
 
-/** CoreDNS's forwarding on kind: the Corefile in ConfigMap kube-system/coredns, applied by a rollout. */
+/**
+ * CoreDNS's forwarding on kind: the Corefile in ConfigMap kube-system/coredns, applied by a rollout. A rollout
+ * replaces every replica, so `settled` (the cluster's) waits for it and reads the new replicas.
+ */
 export class KindClusterDns implements ClusterDnsControl {
   constructor(
     private readonly ctx: KindContext,
     private readonly runId: string,
+    private readonly settled: () => Promise<void>,
   ) {}
 
-  private async corefile(): Promise<string> {
-    const cm = await kubectlJson<ConfigMap>(this.ctx, ['-n', 'kube-system', 'get', 'configmap', 'coredns']);
-    const text = cm.data.Corefile;
-    if (!text) throw new VxError('E_KIND_COREDNS', 'ConfigMap kube-system/coredns has no Corefile');
-    return text;
+  private corefile(): Promise<string> {
+    return readCorefile(this.ctx);
   }
 
   async upstreams(): Promise<UpstreamConfig> {
@@ -69,7 +150,7 @@ export class KindClusterDns implements ClusterDnsControl {
     await this.ctx.shell(kubectl(this.ctx, '-n', 'kube-system', 'patch', 'configmap', 'coredns', '--type=merge', '-p', patch));
     // The reload plugin would take up to a ConfigMap sync period; a rollout applies it now and waits for it.
     await this.ctx.shell(kubectl(this.ctx, '-n', 'kube-system', 'rollout', 'restart', 'deployment/coredns'));
-    await this.ctx.shell(kubectl(this.ctx, '-n', 'kube-system', 'rollout', 'status', 'deployment/coredns', '--timeout=300s'), { timeoutMs: 310_000 });
+    await this.settled();
   }
 
   async deadUpstream(): Promise<string> {

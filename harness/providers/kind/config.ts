@@ -117,6 +117,5 @@ export function kindNotes(topology: Topology): string[] {
   }
   if (topology.mtu !== 1450) notes.push(`mtu: flannel derives flannel.1's MTU from the node's eth0 (1500 - 50 = 1450 on kind), not ${topology.mtu}`);
   notes.push(`underlay: node addresses come from docker's "kind" network, not from underlayCIDR ${topology.underlayCIDR}`);
-  notes.push('upstream DNS: CoreDNS forwards to the runner\'s resolver; the topology\'s upstream names are not served');
   return notes;
 }

@@ -39,16 +39,25 @@ export function corednsPatch(topology: Topology): Record<string, unknown> {
 export async function scaleAndSpreadCoreDns(ctx: KindContext, topology: Topology, nodeOf: (k8sNode: string) => string | undefined): Promise<KPod[]> {
   await ctx.shell(kubectl(ctx, '-n', 'kube-system', 'scale', 'deployment/coredns', `--replicas=${topology.dns.replicas.length}`));
   await ctx.shell(kubectl(ctx, '-n', 'kube-system', 'patch', 'deployment/coredns', '--type=merge', '-p', JSON.stringify(corednsPatch(topology))));
+  return settledCoreDns(ctx, topology, nodeOf);
+}
+
+/**
+ * The CoreDNS replicas once a rollout has settled: the rollout done, no pod terminating, one Ready pod per
+ * listed node. A rollout replaces every pod, so whoever keeps replica addresses must read them again here.
+ */
+export async function settledCoreDns(ctx: KindContext, topology: Topology, nodeOf: (k8sNode: string) => string | undefined): Promise<KPod[]> {
   await ctx.shell(kubectl(ctx, '-n', 'kube-system', 'rollout', 'status', 'deployment/coredns', '--timeout=300s'), { timeoutMs: 310_000 });
   const want = [...topology.dns.replicas].sort();
   return waitFor(`CoreDNS replicas on ${want.join(', ')}`, async () => {
     const pods = await kubectlJson<KList<KPod>>(ctx, ['-n', 'kube-system', 'get', 'pods', '-l', 'k8s-app=kube-dns']);
-    const live = pods.items.filter((p) => !p.metadata.deletionTimestamp);
-    const on = live.map((p) => nodeOf(p.spec.nodeName ?? '') ?? `?${p.spec.nodeName}`).sort();
+    const leaving = pods.items.filter((p) => p.metadata.deletionTimestamp);
+    if (leaving.length) throw new Error(`still terminating: ${leaving.map((p) => p.metadata.name).join(', ')}`);
+    const on = pods.items.map((p) => nodeOf(p.spec.nodeName ?? '') ?? `?${p.spec.nodeName}`).sort();
     if (on.join(',') !== want.join(',')) throw new Error(`replicas on ${on.join(', ') || 'no node'}`);
-    const notReady = live.filter((p) => !isReady(p) || !p.status.podIP);
+    const notReady = pods.items.filter((p) => !isReady(p) || !p.status.podIP);
     if (notReady.length) throw new Error(`not ready: ${notReady.map((p) => p.metadata.name).join(', ')}`);
-    return live;
+    return pods.items;
   });
 }
 
@@ -83,15 +92,23 @@ export async function waitForServiceDns(topology: Topology, client: ClientPod): 
   }, { timeoutMs: 120_000 });
 }
 
+/** The placeholder node-cache fills from the node's resolv.conf (the runner's resolver on kind) unless it is filled. */
+export const UPSTREAM_SERVERS_PILLAR = '__PILLAR__UPSTREAM__SERVERS__';
+
+/** External names from node-cache go to the run's upstream DNS, as CoreDNS's do, not to the node's resolver. */
+export function withUpstream(manifest: string, upstream: string | undefined): string {
+  return upstream ? manifest.replaceAll(UPSTREAM_SERVERS_PILLAR, upstream) : manifest;
+}
+
 /** NodeLocal DNSCache as a DaemonSet, for the `nodelocaldns` mitigation on kind (fetched from its pin). */
-export async function installNodeLocalDns(ctx: KindContext, topology: Topology, manifests: KindManifests): Promise<void> {
-  const manifest = await manifests.nodeLocalDns(topology);
+export async function installNodeLocalDns(ctx: KindContext, topology: Topology, manifests: KindManifests, upstream?: string): Promise<void> {
+  const manifest = withUpstream(await manifests.nodeLocalDns(topology), upstream);
   await ctx.shell(kubectl(ctx, 'apply', '-f', '-'), { input: manifest, timeoutMs: 60_000 });
   await ctx.shell(kubectl(ctx, '-n', 'kube-system', 'rollout', 'status', 'daemonset/node-local-dns', '--timeout=180s'), { timeoutMs: 190_000 });
 }
 
 /** node-cache removes its link-local address and NOTRACK rules when it gets SIGTERM. */
-export async function removeNodeLocalDns(ctx: KindContext, topology: Topology, manifests: KindManifests): Promise<void> {
-  const manifest = await manifests.nodeLocalDns(topology);
+export async function removeNodeLocalDns(ctx: KindContext, topology: Topology, manifests: KindManifests, upstream?: string): Promise<void> {
+  const manifest = withUpstream(await manifests.nodeLocalDns(topology), upstream);
   await ctx.shell(kubectl(ctx, 'delete', '--ignore-not-found', '--wait=true', '-f', '-'), { input: manifest, timeoutMs: 120_000 });
 }

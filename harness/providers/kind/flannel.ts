@@ -22,6 +22,7 @@ export const FLANNEL_VERSIONS: readonly FlannelVersion[] = [
 
 export const DEFAULT_FLANNEL_VERSION = 'v0.28.9';
 
+export const VXLAN_DEVICE = 'flannel.1';
 export const ANNOTATION_PREFIX = 'flannel.alpha.coreos.com/';
 export const BACKEND_DATA = `${ANNOTATION_PREFIX}backend-data`;
 export const PUBLIC_IP = `${ANNOTATION_PREFIX}public-ip`;
@@ -148,7 +149,22 @@ export class KindFlannel implements FlannelControl {
       if (!pod || pod.metadata.uid === old.metadata.uid) throw new Error('not recreated yet');
       if (!isReady(pod)) throw new Error(`${pod.metadata.name} is ${pod.status.phase ?? 'pending'}`);
     });
-    await this.waitForLeases([node]);
+    // v0.24.0 has no readiness probe: Ready says nothing about the lease, which may still carry the old
+    // VtepMAC. The restart is over once the lease names the MAC flannel.1 has on that node now.
+    await waitFor(`the ${node} lease (${BACKEND_DATA}) to carry flannel.1's MAC`, async () => {
+      const lease = (await this.leases()).find((l) => l.node === node);
+      if (!lease) throw new Error(`no lease for ${node}`);
+      const mac = await this.vtepMac(container);
+      if (!mac) throw new Error(`flannel.1 does not exist on ${node} yet`);
+      if (lease.vtepMAC.toLowerCase() !== mac) throw new Error(`lease VtepMAC ${lease.vtepMAC}, flannel.1 ${mac}`);
+    });
+  }
+
+  /** flannel.1's MAC on a node as the kernel has it now; undefined while the device does not exist. */
+  private async vtepMac(container: string): Promise<string | undefined> {
+    const r = await this.ctx.shell(['docker', 'exec', container, 'cat', `/sys/class/net/${VXLAN_DEVICE}/address`], { nothrow: true });
+    const mac = r.stdout.trim().toLowerCase();
+    return r.exitCode === 0 && mac ? mac : undefined;
   }
 
   /** SIGSTOP, not a kill: kubelet must not notice, and the neighbour/FDB entries must stay as they were. */

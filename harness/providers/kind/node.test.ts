@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunError } from '../../errors.ts';
 import { recordingShell, shell } from '../../exec/shell.ts';
 import type { KindContext } from './context.ts';
-import { clientNodePodExec, exitCodeOf, KindClientPod, KindNode } from './node.ts';
+import { clientNodePodExec, exitCodeOf, KindClientPod, KindNode, NODE_PRIVATE_DIR } from './node.ts';
 
 function ctxWith(reply: (argv: readonly string[]) => string = () => '') {
   const shell = recordingShell(reply);
@@ -21,12 +21,48 @@ describe('KindNode: the seam through docker exec', () => {
     const node = new KindNode(ctx, 'node-3', 'c-worker2', '172.18.0.4', '10.244.2.0/24');
     await node.exec(['ip', 'neigh', 'show', 'dev', 'flannel.1']);
     await node.exec(['conntrack', '-F'], { env: { LC_ALL: 'C' } });
-    await node.writeFile('/etc/resolv.conf', 'nameserver 10.96.0.10\n');
     expect(calls).toEqual([
       ['docker', 'exec', 'c-worker2', 'ip', 'neigh', 'show', 'dev', 'flannel.1'],
       ['docker', 'exec', '-e', 'LC_ALL=C', 'c-worker2', 'conntrack', '-F'],
-      ['docker', 'exec', '-i', 'c-worker2', 'sh', '-c', 'cat > "$1"', 'sh', '/etc/resolv.conf'],
     ]);
+  });
+
+  it('never writes a node\'s real files: a private copy, bind-mounted for this object\'s own commands only', async () => {
+    const { ctx, calls } = ctxWith();
+    const node = new KindNode(ctx, 'node-3', 'c-worker2', '172.18.0.4', '10.244.2.0/24');
+    const probe = node.view();
+    await probe.writeFile('/etc/resolv.conf', 'nameserver 10.96.0.10\n');
+    await probe.exec(['/usr/local/bin/vxprobe', '-c', '1', 'web']);
+    await node.exec(['cat', '/etc/resolv.conf']);
+    const writes = calls.filter((c) => c.includes('cat > "$1"'));
+    expect(writes).toHaveLength(1);
+    expect(writes[0]!.at(-1)).toMatch(new RegExp(`^${NODE_PRIVATE_DIR}/\\d+_etc_resolv\\.conf$`));
+    expect(calls.some((c) => c.at(-1) === '/etc/resolv.conf' && c.includes('cat > "$1"'))).toBe(false);
+    const run = calls.find((c) => c.includes('/usr/local/bin/vxprobe'))!;
+    expect(run.slice(0, 7)).toEqual(['docker', 'exec', 'c-worker2', 'unshare', '--mount', 'sh', '-c']);
+    expect(run.slice(8)).toEqual(['sh', writes[0]!.at(-1), '/etc/resolv.conf', '--', '/usr/local/bin/vxprobe', '-c', '1', 'web']);
+    // the node itself (and any other view) is not affected
+    expect(calls.at(-1)).toEqual(['docker', 'exec', 'c-worker2', 'cat', '/etc/resolv.conf']);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('the private mount works in a real mount namespace and leaves the real file as it was (root)', async () => {
+    // `docker exec <container>` replaced by running argv on this machine: the mount script itself is tested.
+    const ctx: KindContext = { ...ctxWith().ctx, shell: (argv, opts) => shell(argv.slice(argv.indexOf('c-test') + 1), opts) };
+    const dir = mkdtempSync(join(tmpdir(), 'vxchaos-private-'));
+    const target = join(dir, 'resolv.conf');
+    writeFileSync(target, 'nameserver 192.0.2.53\n');
+    try {
+      const view = new KindNode(ctx, 'node-1', 'c-test', '172.18.0.2', '10.244.0.0/24').view();
+      await view.writeFile(target, 'nameserver 10.96.0.10\n');
+      expect((await view.exec(['cat', target])).stdout).toBe('nameserver 10.96.0.10\n');
+      expect(await view.readFile(target)).toBe('nameserver 10.96.0.10\n');
+      expect(readFileSync(target, 'utf8')).toBe('nameserver 192.0.2.53\n');
+      // the bind lived only as long as that command's mount namespace
+      expect((await shell(['cat', target])).stdout).toBe('nameserver 192.0.2.53\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(NODE_PRIVATE_DIR, { recursive: true, force: true });
+    }
   });
 
   it('spawns a daemon in the background, returns its pid and stops it (the script run by a real sh)', async () => {

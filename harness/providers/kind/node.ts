@@ -40,11 +40,30 @@ async function spawnVia(exec: ExecFn, where: string, argv: readonly string[], op
   };
 }
 
+/** Where a node's private files live: the node container's own /tmp, gone with the cluster. */
+export const NODE_PRIVATE_DIR = '/tmp/vxchaos-files';
+
+/**
+ * argv in a private mount namespace (unshare's default propagation is private) with each private file
+ * bind-mounted over the path it stands for: the process sees the file, the node's own file is never touched.
+ */
+export function privateMountArgv(binds: readonly (readonly [source: string, target: string])[], argv: readonly string[]): string[] {
+  const script = 'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 125; shift 2; done; shift; exec "$@"';
+  return ['unshare', '--mount', 'sh', '-c', script, 'sh', ...binds.flat(), '--', ...argv];
+}
+
+let viewCount = 0;
+
 /**
  * A kind node: a container on the runner's Docker. Its network namespace is the node's, so argv sees
- * flannel.1, kube-proxy's chains and conntrack exactly as kubelet's host does.
+ * flannel.1, kube-proxy's chains and conntrack exactly as kubelet's host does. Files written through it
+ * are private to this object (see privateMountArgv): a real node's /etc/resolv.conf is never overwritten.
  */
 export class KindNode implements ClusterNode {
+  /** Path as the node's processes see it → the private copy on the node. */
+  private readonly files = new Map<string, string>();
+  private readonly id = ++viewCount;
+
   constructor(
     private readonly ctx: KindContext,
     /** Topology name (node-1 …), what faults and suites speak. */
@@ -55,7 +74,13 @@ export class KindNode implements ClusterNode {
     readonly podSubnet: string,
   ) {}
 
-  exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  /** The same node with no private files of its own: what one cell writes is seen by nobody else. */
+  view(): KindNode {
+    return new KindNode(this.ctx, this.name, this.container, this.ip, this.podSubnet);
+  }
+
+  /** docker exec as it is, without the private mounts (node-wide reads and kubelet-visible changes). */
+  private dockerExec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
     // -i only when there is stdin: without it docker exec must not wait on ours.
     const stdin = opts.input !== undefined ? ['-i'] : [];
     // The environment belongs inside the node, not to the docker client.
@@ -64,12 +89,19 @@ export class KindNode implements ClusterNode {
     return this.ctx.shell(['docker', 'exec', ...stdin, ...env, this.container, ...argv], rest);
   }
 
-  writeFile(path: string, content: string): Promise<void> {
-    return writeVia((a, o) => this.exec(a, o), path, content);
+  exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    return this.dockerExec(this.files.size ? privateMountArgv([...this.files].map(([target, source]) => [source, target] as const), argv) : argv, opts);
+  }
+
+  async writeFile(path: string, content: string): Promise<void> {
+    const priv = this.files.get(path) ?? `${NODE_PRIVATE_DIR}/${this.id}${path.replaceAll('/', '_')}`;
+    await this.dockerExec(['mkdir', '-p', NODE_PRIVATE_DIR]);
+    await writeVia((a, o) => this.dockerExec(a, o), priv, content);
+    this.files.set(path, priv);
   }
 
   readFile(path: string): Promise<string> {
-    return readVia((a, o) => this.exec(a, o), path);
+    return readVia((a, o) => this.dockerExec(a, o), this.files.get(path) ?? path);
   }
 
   spawn(argv: readonly string[], opts: SpawnOptions): Promise<Daemon> {

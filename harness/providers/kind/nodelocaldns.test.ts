@@ -8,7 +8,8 @@ import { kubectl, type KindContext } from './context.ts';
 import type { KindManifests } from './fetch-pinned.ts';
 import { KindNode } from './node.ts';
 import { KindNodeLocalDns, lookupResult, NODE_LOCAL_DNS_SELECTOR, nodeCacheLookupArgv } from './nodelocaldns.ts';
-import { kindPlanWith } from './plan.ts';
+import { planKind } from './plan.ts';
+import type { KindCluster } from './provider.ts';
 import { NODE_LOCAL_DNS_PIN } from './pins.ts';
 import { testContext } from '../../testing.ts';
 
@@ -129,20 +130,16 @@ describe('NodeLocal DNSCache on kind (nodeLocalDns control)', () => {
     expect(calls).toHaveLength(after);
   });
 
-  it('the nodelocaldns mitigation on kind: the DaemonSet, every node\'s cache asked, the client\'s resolv.conf, all undone (dry-run plan)', async () => {
-    const plan = await kindPlanWith(
-      { topologyFile: join(CLUSTERS_DIR, 'three-node.yaml'), suiteName: 'conntrack-race', clients: ['musl'] },
-      {
-        runCell: async ({ cluster, cell, client }) => {
-          if (cell.mitigation !== 'nodelocaldns' || cell.mode !== 'emulated' || cell.name) return;
-          const mctx = testContext(cluster, client, {});
-          const applied = await nodeLocalDnsMitigation.apply(mctx);
-          expect(applied.counters).toEqual({ 'nodelocaldns.nodes': 3 });
-          expect(await mctx.undo.unwind()).toEqual([]);
-        },
-      },
-    );
-    const cell = plan.slice(plan.search(/^## \d+\. cell .*mitigation=nodelocaldns/m));
+  it('the nodelocaldns mitigation on kind: the DaemonSet, every node\'s cache asked, the client\'s resolv.conf, all undone (recording cluster)', async () => {
+    const p = planKind();
+    const cluster = (await p.provider.up(topology, { runId: 'dry-run', clients: ['musl'] })) as KindCluster;
+    p.progress.step('cell: musl × conntrack-race(emulated) × nodelocaldns');
+    const mctx = testContext(cluster, cluster.clients.musl!, {});
+    const applied = await nodeLocalDnsMitigation.apply(mctx);
+    expect(applied.counters).toEqual({ 'nodelocaldns.nodes': 3 });
+    expect(await mctx.undo.unwind()).toEqual([]);
+    const plan = p.render();
+    const cell = plan.slice(plan.search(/^## \d+\. cell: musl × conntrack-race\(emulated\) × nodelocaldns$/m));
     const cmds = cell.split('\n').filter((l) => l.startsWith('$ '));
     const at = (re: RegExp) => {
       const i = cmds.findIndex((c) => re.test(c));
@@ -154,7 +151,11 @@ describe('NodeLocal DNSCache on kind (nodeLocalDns control)', () => {
     const rollout = at(/rollout status daemonset\/node-local-dns/);
     const lookups = ['control-plane', 'worker', 'worker2'].map((n) => at(new RegExp(`^\\$ docker exec vxchaos-dry-run-${n} unshare --mount sh -c .* sh 169\\.254\\.20\\.10 /usr/local/bin/vxprobe -c 1 kube-dns\\.kube-system\\.svc\\.cluster\\.local\\.$`)));
     const write = at(/exec -i -n default vxchaos-client-musl -c probe -- sh -c 'cat > "\$1"' sh \/etc\/resolv\.conf <<'EOF'$/);
-    expect(cell).toMatch(/cat > "\$1"' sh \/etc\/resolv\.conf <<'EOF'\nnameserver 169\.254\.20\.10\nEOF/);
+    // the pod's own resolv.conf (kubelet's ClusterFirst one) with the cache as its only nameserver
+    const heredoc = cell.slice(cell.indexOf(`sh /etc/resolv.conf <<'EOF'\n`)).split('\n').slice(1);
+    const written = heredoc.slice(0, heredoc.indexOf('EOF'));
+    expect(written.filter((l) => l.startsWith('nameserver '))).toEqual(['nameserver 169.254.20.10']);
+    expect(written).toContain('search default.svc.cluster.local svc.cluster.local cluster.local');
     const del = at(/ delete --ignore-not-found --wait=true -f - <<'EOF'$/);
     const linkGone = at(/^\$ docker exec vxchaos-dry-run-worker2 ip -o link show$/);
     expect(apply).toBeLessThan(rollout);

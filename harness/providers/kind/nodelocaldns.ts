@@ -40,6 +40,8 @@ export interface KindNodeLocalDnsOptions {
   timeoutMs?: number;
   /** First pause between checks; default 500 ms. */
   intervalMs?: number;
+  /** The run's upstream DNS address, for node-cache's external names (known after bring-up, hence a getter). */
+  upstream?: () => string | undefined;
 }
 
 /**
@@ -93,7 +95,7 @@ export class KindNodeLocalDns implements NodeLocalDnsControl {
     const nodes = this.nodes();
     if (nodes.length === 0) throw new VxError('E_KIND_NODELOCALDNS', 'node-local-dns: the cluster has no nodes yet');
     this.applied = true;
-    await installNodeLocalDns(this.ctx, this.topology, this.manifests);
+    await installNodeLocalDns(this.ctx, this.topology, this.manifests, this.opts.upstream?.());
     await this.wait(`a Ready node-local-dns pod on every node (${nodes.map((n) => n.container).join(', ')})`, async () => {
       const live = (await this.pods()).items.filter((p) => !p.metadata.deletionTimestamp && isReady(p));
       const missing = nodes.filter((n) => !live.some((p) => p.spec.nodeName === n.container));
@@ -113,7 +115,7 @@ export class KindNodeLocalDns implements NodeLocalDnsControl {
   }
 
   private async remove(): Promise<void> {
-    await removeNodeLocalDns(this.ctx, this.topology, this.manifests);
+    await removeNodeLocalDns(this.ctx, this.topology, this.manifests, this.opts.upstream?.());
     // The DaemonSet is gone; its pods follow, each running node-cache's teardown on SIGTERM.
     await this.wait('the node-local-dns pods to be gone', async () => {
       const left = (await this.pods()).items;

@@ -1,4 +1,5 @@
-import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { ROOT } from '../../config/suite.ts';
 import type { Topology } from '../../config/topology.ts';
@@ -8,12 +9,13 @@ import type { Capabilities, Cluster, ClientPod, ClusterNode, Libc, Pod, ProbeTar
 import { installNodeBinaries, NODE_VXPROBE } from './cni.ts';
 import { DEFAULT_K8S_VERSION, KIND_VERSION, kindClusterName, kindConfigYaml, kindNodeNames, kindNotes, nodeImage, NODE_LABEL } from './config.ts';
 import { internalIP, isReady, kubectl, kubectlJson, type KindContext, type KList, type KNode, type KPod, type PodExec, type PodRef } from './context.ts';
-import { ensureServices, installNodeLocalDns, removeNodeLocalDns, scaleAndSpreadCoreDns, waitForServiceDns } from './dns.ts';
+import { ensureServices, installNodeLocalDns, removeNodeLocalDns, scaleAndSpreadCoreDns, settledCoreDns, waitForServiceDns } from './dns.ts';
 import { defaultCacheDir, pinnedManifests, type KindManifests } from './fetch-pinned.ts';
-import { KindClusterDns } from './cluster-dns.ts';
+import { deployUpstreamDns, forwardToUpstream, KindClusterDns, UPSTREAM_DNS } from './cluster-dns.ts';
 import { applyFlannel, DEFAULT_FLANNEL_VERSION, flannelPin, KindFlannel } from './flannel.ts';
 import { clientPodManifest, clientPodName, POD_NAMESPACE, PROBE_CONTEXT, PROBE_DOCKERFILES, probeImage, toYamlStream } from './manifests.ts';
 import { clientNodePodExec, KindClientPod, KindNode, KindPod } from './node.ts';
+import { writeFile as writeFileAsync, mkdir } from 'node:fs/promises';
 import { KindNodeLocalDns } from './nodelocaldns.ts';
 
 export interface KindProviderOptions {
@@ -38,6 +40,30 @@ export interface KindProviderOptions {
   writeFiles?: boolean;
   /** PATH lookup, replaceable in tests. */
   which?: (tool: string) => string | undefined;
+  /**
+   * Where a run's kubeconfig goes: never under the report directory, which CI uploads. Default
+   * ~/.kube/vxchaos (kind's own default is ~/.kube/config; that file is not touched).
+   */
+  kubeconfigDir?: string;
+}
+
+/** kind nodes are containers on the runner's kernel with the real components; what that allows, once. */
+export const KIND_CAPABILITIES: Capabilities = {
+  // Real flanneld, CoreDNS and kube-proxy: a symptom that does not come is a finding about their versions.
+  symptomsGuaranteed: false,
+  // kube-proxy writes KUBE-POSTROUTING afresh on every sync (30 s, and on every Service change).
+  ownsKubeProxyChains: false,
+  forwardPolicies: ['sequential', 'random', 'health-checked'],
+  // Node files are written to the node's /tmp and bind-mounted in a private mount namespace (node.ts).
+  privateNodeFiles: true,
+  // dnsmasq in the upstream DNS pod serves dns.upstream; CoreDNS forwards to it (cluster-dns.ts).
+  servesUpstreamNames: true,
+};
+
+export const KIND_CLUSTER_PREFIX = 'vxchaos-';
+
+export function defaultKubeconfigDir(): string {
+  return join(homedir(), '.kube', 'vxchaos');
 }
 
 export const KIND_TOOLS: readonly { tool: string; hint: string }[] = [
@@ -77,26 +103,7 @@ export function neededImages(topology: Topology, clients: readonly Libc[]): Libc
 
 export class KindProvider implements Provider {
   readonly name = 'kind';
-  readonly capabilities: Capabilities = {
-    symptomsGuaranteed: false,
-    ownsKubeProxyChains: false,
-    forwardPolicies: ['sequential', 'random', 'health-checked'],
-    privateNodeFiles: false,
-    servesUpstreamNames: false,
-  };
-
-  async list(): Promise<RunRef[]> {
-    const r = await this.shell(['kind', 'get', 'clusters'], { nothrow: true });
-    return r.stdout.split('\n').filter((c) => c.startsWith('vxc-')).map((c) => ({ runId: c.slice(4), what: `kind cluster ${c}` }));
-  }
-
-  async down(runId?: string): Promise<{ removed: string[]; problems: string[] }> {
-    if (!this.which('kind')) return { removed: [], problems: [] };
-    if (runId === undefined) return { removed: await downAllKind(this.shell), problems: [] };
-    const name = kindClusterName(runId);
-    const r = await this.shell(['kind', 'delete', 'cluster', '--name', name], { nothrow: true, timeoutMs: 120_000 });
-    return r.exitCode === 0 ? { removed: [name], problems: [] } : { removed: [], problems: [`kind delete cluster --name ${name}: ${r.stderr.trim()}`] };
-  }
+  readonly capabilities: Capabilities = KIND_CAPABILITIES;
   readonly k8sVersion: string;
   readonly flannelVersion: string;
   private readonly shell: Shell;
@@ -132,7 +139,8 @@ export class KindProvider implements Provider {
     const cluster = kindClusterName(opts.runId);
     const reportDir = this.opts.reportDir ?? join(this.opts.outDir ?? join(ROOT, 'reports'), opts.runId);
     const workDir = join(reportDir, 'kind');
-    const kubeconfig = join(workDir, 'kubeconfig');
+    const kubeconfigDir = this.opts.kubeconfigDir ?? defaultKubeconfigDir();
+    const kubeconfig = join(kubeconfigDir, `${cluster}.yaml`);
     const context = `kind-${cluster}`;
     const writeFiles = this.opts.writeFiles ?? true;
     let podExec: PodExec | undefined;
@@ -165,7 +173,8 @@ export class KindProvider implements Provider {
 
     await step('build probe images', async () => {
       for (const l of images) {
-        await this.shell(['docker', 'build', '-f', PROBE_DOCKERFILES[l], '-t', image(l), PROBE_CONTEXT], { timeoutMs: 900_000 });
+        // No attestation manifests: with Docker 29's containerd image store they break `kind load` (kind#3795).
+        await this.shell(['docker', 'build', '--provenance=false', '-f', PROBE_DOCKERFILES[l], '-t', image(l), PROBE_CONTEXT], { timeoutMs: 900_000 });
       }
     });
 
@@ -176,11 +185,14 @@ export class KindProvider implements Provider {
       flannelVersion: this.flannelVersion,
       containerOf,
       manifests: this.manifests,
+      kubeconfigDir,
+      writeFiles,
     });
     try {
       await step(`create kind cluster ${cluster}`, async () => {
         if (writeFiles) {
           mkdirSync(workDir, { recursive: true });
+          mkdirSync(kubeconfigDir, { recursive: true, mode: 0o700 });
           // The exact config and flannel manifest, for the report; kind and kubectl read them from stdin.
           writeFileSync(join(workDir, 'kind-config.yaml'), config);
           writeFileSync(join(workDir, 'kube-flannel.yml'), flannelManifest);
@@ -200,11 +212,16 @@ export class KindProvider implements Provider {
         await applyFlannel(ctx, flannelManifest);
         await kc.flannel.waitForLeases(topology.nodes.map((n) => n.name));
       });
-      const dnsPods = await step(`scale CoreDNS to ${topology.dns.replicas.length} replicas on ${topology.dns.replicas.join(', ')}`, () =>
-        scaleAndSpreadCoreDns(ctx, topology, nodeOf),
-      );
       await step('load probe images into the nodes', async () => {
         await this.shell(['kind', 'load', 'docker-image', ...images.map(image), '--name', cluster], { timeoutMs: 600_000 });
+      });
+      await step(`upstream DNS (dnsmasq) serving ${Object.keys(topology.dns.upstream).join(', ') || 'no names'}`, async () => {
+        kc.upstream = await deployUpstreamDns(ctx, topology, opts.runId);
+      });
+      const dnsPods = await step(`CoreDNS: forward to the upstream DNS, ${topology.dns.replicas.length} replicas on ${topology.dns.replicas.join(', ')}`, async () => {
+        // Before the replicas roll out, so the new pods start with it.
+        await forwardToUpstream(ctx, kc.upstream!);
+        return scaleAndSpreadCoreDns(ctx, topology, nodeOf);
       });
       await step('create services and endpoint pods', () => ensureServices(ctx, topology, opts.runId, image('musl')));
       await step(`create client pods (${opts.clients.join(', ') || 'none'})`, async () => {
@@ -221,12 +238,47 @@ export class KindProvider implements Provider {
       return kc;
     } catch (e) {
       // The original failure is what the user must see; a failing cleanup is only reported beside it.
-      await kc.down({ exportLogs: true }).catch((cleanup: unknown) => {
+      await kc.down({ collectLogs: opts.logsDir ?? join(reportDir, 'kind-logs') }).catch((cleanup: unknown) => {
         process.stderr.write(`cleanup after the failed kind run also failed: ${cleanup instanceof Error ? cleanup.message : String(cleanup)}\n`);
       });
       throw e;
     }
   }
+
+  /** kind clusters of vxchaos runs on this machine (kept with --keep, or left by a crash). */
+  async list(): Promise<RunRef[]> {
+    // A machine without kind has no kind runs to list or remove.
+    if (!this.which('kind')) return [];
+    return (await vxchaosClusters(this.shell)).map((name) => ({ runId: name.slice(KIND_CLUSTER_PREFIX.length), what: `kind cluster ${name}` }));
+  }
+
+  /** One run's cluster (by run id) or every vxchaos cluster, with the CNI carrier containers and kubeconfigs. */
+  async down(runId?: string): Promise<{ removed: string[]; problems: string[] }> {
+    if (!this.which('kind')) return { removed: [], problems: [] };
+    const all = await vxchaosClusters(this.shell);
+    const clusters = runId === undefined ? all : all.filter((c) => c === kindClusterName(runId));
+    const removed: string[] = [];
+    const problems: string[] = [];
+    for (const name of clusters) {
+      const r = await this.shell(['kind', 'delete', 'cluster', '--name', name], { nothrow: true, timeoutMs: 300_000 });
+      if (r.exitCode === 0) removed.push(name);
+      else problems.push(`kind delete cluster --name ${name}: ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
+      rmSync(join(this.opts.kubeconfigDir ?? defaultKubeconfigDir(), `${name}.yaml`), { force: true });
+    }
+    const filter = runId === undefined ? 'label=vxchaos.io/run' : `label=vxchaos.io/run=${kindClusterName(runId)}`;
+    const carriers = await this.shell(['docker', 'ps', '-aq', '--filter', filter], { nothrow: true });
+    const ids = carriers.stdout.split('\n').map((x) => x.trim()).filter(Boolean);
+    if (ids.length) {
+      const r = await this.shell(['docker', 'rm', '-f', ...ids], { nothrow: true });
+      if (r.exitCode !== 0) problems.push(`docker rm -f ${ids.join(' ')}: ${r.stderr.trim()}`);
+    }
+    return { removed, problems };
+  }
+}
+
+async function vxchaosClusters(shell: Shell): Promise<string[]> {
+  const list = await shell(['kind', 'get', 'clusters'], { nothrow: true });
+  return list.stdout.split('\n').map((x) => x.trim()).filter((x) => x.startsWith(KIND_CLUSTER_PREFIX));
 }
 
 interface KindClusterOptions {
@@ -236,6 +288,9 @@ interface KindClusterOptions {
   flannelVersion: string;
   containerOf: ReadonlyMap<string, string>;
   manifests: KindManifests;
+  kubeconfigDir: string;
+  /** false in plans: commands are recorded, nothing is written to disk. */
+  writeFiles: boolean;
 }
 
 export class KindCluster implements Cluster {
@@ -244,7 +299,10 @@ export class KindCluster implements Cluster {
   readonly clusterDns: KindClusterDns;
   readonly nodeLocalDns: KindNodeLocalDns;
   nodes: readonly KindNode[] = [];
+  /** The CoreDNS replicas as last read: at discovery and again after every rollout has settled. */
   dnsPods: readonly Pod[] = [];
+  /** The upstream DNS pod's address (its node's), which CoreDNS and node-cache forward external names to. */
+  upstream?: string;
   private readonly clientPods: Partial<Record<Libc, KindClientPod>> = {};
   private downed = false;
 
@@ -255,22 +313,33 @@ export class KindCluster implements Cluster {
     private readonly opts: KindClusterOptions,
   ) {
     this.flannel = new KindFlannel(ctx, opts.containerOf);
-    this.clusterDns = new KindClusterDns(ctx, runId);
-    this.nodeLocalDns = new KindNodeLocalDns(ctx, topology, opts.manifests, () => this.nodes);
+    this.clusterDns = new KindClusterDns(ctx, runId, () => this.refreshDnsPods());
+    this.nodeLocalDns = new KindNodeLocalDns(ctx, topology, opts.manifests, () => this.nodes, { upstream: () => this.upstream });
+  }
+
+  /** `docker exec -it <node> bash`: the node container's namespaces are the node's. */
+  get enterHint(): string {
+    const [first, ...rest] = [...this.opts.containerOf.values()];
+    return `docker exec -it ${first} bash   (other nodes: ${rest.join(', ') || 'none'}; pods: kubectl --kubeconfig ${this.ctx.kubeconfig} get pods -A -o wide)`;
+  }
+
+  /** Reads the CoreDNS replicas again once a rollout has settled (every pod is new after one). */
+  async refreshDnsPods(): Promise<void> {
+    const pods = await settledCoreDns(this.ctx, this.topology, (k) => this.topoName(k));
+    this.setDnsPods(pods);
+  }
+
+  private setDnsPods(pods: readonly KPod[]): void {
+    this.dnsPods = pods.map((p) => new KindPod(this.ctx.podExec, { namespace: 'kube-system', name: p.metadata.name, container: 'coredns' }, this.nodeOf(p.spec.nodeName), p.status.podIP ?? '', 'dns'));
+  }
+
+  private topoName(k8sNode: string): string | undefined {
+    for (const [topo, container] of this.opts.containerOf) if (container === k8sNode) return topo;
+    return undefined;
   }
 
   get name(): string {
     return this.ctx.cluster;
-  }
-
-  get enterHint(): string {
-    return `docker exec -it ${this.opts.containerOf.values().next().value ?? '<node>'} bash`;
-  }
-
-  /** kind's own log export of the whole cluster (nodes, kubelet, containerd, pods). */
-  async collectLogs(dir: string): Promise<string[]> {
-    const r = await this.ctx.shell(['kind', 'export', 'logs', dir, '--name', this.ctx.cluster], { nothrow: true, timeoutMs: 120_000 }).catch(() => undefined);
-    return r?.exitCode === 0 ? [dir] : [];
   }
 
   get clients(): Readonly<Partial<Record<Libc, ClientPod>>> {
@@ -283,9 +352,13 @@ export class KindCluster implements Cluster {
     return n;
   }
 
-  /** vxprobe as a host process in the node's network namespace (copied onto every node at bring-up). */
+  /**
+   * vxprobe as a host process in the node's network namespace (copied onto every node at bring-up). Files
+   * written through it (the node's resolv.conf of node-resolve cells) are private to it: bind-mounted for
+   * its own commands only, never written over the node's real files.
+   */
   nodeProbe(name: string): ProbeTarget {
-    const node = this.node(name);
+    const node = (this.node(name) as KindNode).view();
     return {
       name: node.name,
       probe: [NODE_VXPROBE],
@@ -310,7 +383,7 @@ export class KindCluster implements Cluster {
       if (k.metadata.labels?.[NODE_LABEL] !== topo) throw new VxError('E_KIND_NODE', `node ${container} is labelled ${NODE_LABEL}=${k.metadata.labels?.[NODE_LABEL]}, expected ${topo}`);
       return new KindNode(this.ctx, topo, container, ip, k.spec.podCIDR);
     });
-    this.dnsPods = dnsPods.map((p) => new KindPod(this.ctx.podExec, { namespace: 'kube-system', name: p.metadata.name, container: 'coredns' }, this.nodeOf(p.spec.nodeName), p.status.podIP ?? '', 'dns'));
+    this.setDnsPods(dnsPods);
     for (const libc of clients) await this.readClient(libc);
   }
 
@@ -337,11 +410,11 @@ export class KindCluster implements Cluster {
 
   /** Only apply / delete the addon (no readiness per node): nodeLocalDns.enable() / disable() is the control. */
   installNodeLocalDns(): Promise<void> {
-    return installNodeLocalDns(this.ctx, this.topology, this.opts.manifests);
+    return installNodeLocalDns(this.ctx, this.topology, this.opts.manifests, this.upstream);
   }
 
   removeNodeLocalDns(): Promise<void> {
-    return removeNodeLocalDns(this.ctx, this.topology, this.opts.manifests);
+    return removeNodeLocalDns(this.ctx, this.topology, this.opts.manifests, this.upstream);
   }
 
   kubectl(...args: string[]): string[] {
@@ -360,41 +433,66 @@ export class KindCluster implements Cluster {
       'kind.nodeImage': nodeImage(this.opts.k8sVersion).image,
       'flannel.version': this.opts.flannelVersion,
       'kube-proxy': 'iptables mode, from the node image',
+      'kind.upstreamDns': `dnsmasq pod ${UPSTREAM_DNS} on ${this.topology.nodes[0]?.name} (${this.upstream ?? 'not started'}): ${Object.keys(this.topology.dns.upstream).join(', ') || 'no names'}`,
     };
     kindNotes(this.topology).forEach((n, i) => (facts[`kind.note.${i + 1}`] = n));
     return facts;
   }
 
-  /** Node and pod logs of every component, for the report of a failed run. */
-  async exportLogs(): Promise<string> {
-    const dir = join(this.opts.reportDir, 'kind-logs');
-    await this.ctx.shell(['kind', 'export', 'logs', dir, '--name', this.ctx.cluster], { nothrow: true, timeoutMs: 300_000 });
-    return dir;
+  /**
+   * What a person needs to see why a cell or the bring-up failed: `kind export logs` (every node's journal,
+   * kubelet, containerd and pod logs), each node's neighbour and FDB tables, iptables-save and conntrack -S,
+   * and the CoreDNS, flannel and upstream DNS pod logs. Never the kubeconfig. Never throws.
+   */
+  async collectLogs(dir: string): Promise<string[]> {
+    const written: string[] = [];
+    const save = async (file: string, argv: readonly string[], opts: { timeoutMs?: number } = {}) => {
+      try {
+        const r = await this.ctx.shell(argv, { nothrow: true, timeoutMs: opts.timeoutMs ?? 60_000 });
+        const path = join(dir, file);
+        if (!this.opts.writeFiles) return;
+        await mkdir(join(path, '..'), { recursive: true });
+        await writeFileAsync(path, `$ ${argv.join(' ')}\n# exit ${r.exitCode}\n${r.stdout}${r.stderr ? `\n# stderr\n${r.stderr}` : ''}`);
+        written.push(path);
+      } catch (e) {
+        process.stderr.write(`collecting ${file} failed: ${e instanceof Error ? e.message : String(e)}\n`);
+      }
+    };
+    try {
+      if (this.opts.writeFiles) await mkdir(dir, { recursive: true });
+      const r = await this.ctx.shell(['kind', 'export', 'logs', join(dir, 'kind'), '--name', this.ctx.cluster], { nothrow: true, timeoutMs: 300_000 });
+      if (r.exitCode === 0) written.push(join(dir, 'kind'));
+    } catch (e) {
+      process.stderr.write(`kind export logs failed: ${e instanceof Error ? e.message : String(e)}\n`);
+    }
+    for (const [topo, container] of this.opts.containerOf) {
+      const inNode = (...argv: string[]) => ['docker', 'exec', container, ...argv];
+      await save(`nodes/${topo}/ip-neigh.txt`, inNode('ip', 'neigh', 'show'));
+      await save(`nodes/${topo}/bridge-fdb.txt`, inNode('bridge', 'fdb', 'show'));
+      await save(`nodes/${topo}/iptables-save.txt`, inNode('iptables-save'));
+      await save(`nodes/${topo}/conntrack-S.txt`, inNode('conntrack', '-S'));
+    }
+    const logs = (ns: string, selector: string) => kubectl(this.ctx, '-n', ns, 'logs', '-l', selector, '--all-containers', '--prefix', '--timestamps', '--tail=-1', '--max-log-requests=20');
+    await save('pods/pods.txt', kubectl(this.ctx, 'get', 'pods', '-A', '-o', 'wide'));
+    await save('pods/coredns.log', logs('kube-system', 'k8s-app=kube-dns'));
+    await save('pods/kube-flannel.log', logs('kube-flannel', 'app=flannel'));
+    await save('pods/upstream-dns.log', kubectl(this.ctx, '-n', POD_NAMESPACE, 'logs', UPSTREAM_DNS, '--timestamps'));
+    return written;
   }
 
-  /** Idempotent. Deletes the cluster unless asked to keep it; exports logs first when the run failed. */
-  async down(opts: { exportLogs?: boolean } = {}): Promise<void> {
+  /** Idempotent. Deletes the cluster unless asked to keep it; collects logs into that directory first when given one. */
+  async down(opts: { collectLogs?: string } = {}): Promise<void> {
     if (this.downed) return;
     this.downed = true;
-    if (opts.exportLogs) await this.exportLogs();
+    if (opts.collectLogs) await this.collectLogs(opts.collectLogs);
     if (this.opts.keep) {
       process.stderr.write(
-        `kept kind cluster ${this.ctx.cluster}: kubectl --kubeconfig ${this.ctx.kubeconfig} get pods -A; ` +
-          `delete it with: kind delete cluster --name ${this.ctx.cluster}\n`,
+        `kept kind cluster ${this.ctx.cluster}: kubectl --kubeconfig ${this.ctx.kubeconfig} get pods -A; ${this.enterHint.split('   ')[0]}; ` +
+          `delete it with: vxchaos down ${this.runId} (or kind delete cluster --name ${this.ctx.cluster})\n`,
       );
       return;
     }
     await this.ctx.shell(['kind', 'delete', 'cluster', '--name', this.ctx.cluster, '--kubeconfig', this.ctx.kubeconfig], { timeoutMs: 300_000 });
+    rmSync(this.ctx.kubeconfig, { force: true });
   }
-}
-
-/** For `vxchaos down --all`: every kind cluster and CNI carrier container a vxchaos run left behind. */
-export async function downAllKind(shell: Shell = realShell): Promise<string[]> {
-  const list = await shell(['kind', 'get', 'clusters'], { nothrow: true });
-  const clusters = list.stdout.split('\n').map((s) => s.trim()).filter((s) => s.startsWith('vxchaos-'));
-  for (const name of clusters) await shell(['kind', 'delete', 'cluster', '--name', name], { timeoutMs: 300_000 });
-  const carriers = await shell(['docker', 'ps', '-aq', '--filter', 'label=vxchaos.io/run'], { nothrow: true });
-  const ids = carriers.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
-  if (ids.length) await shell(['docker', 'rm', '-f', ...ids], { nothrow: true });
-  return clusters;
 }

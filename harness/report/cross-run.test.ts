@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { shell } from '../../exec/shell.ts';
-import { collect, crossVersionTable, labelsFromName } from './nightly-matrix.ts';
+import { shell } from '../exec/shell.ts';
+import { collect, crossVersionTable, labelsFromName } from './cross-run.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'vxchaos-nightly-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -57,7 +57,20 @@ describe('cross-version matrix', () => {
   });
 
   it('runs as the script the nightly workflow calls', async () => {
-    const r = await shell(['npx', 'tsx', join(import.meta.dirname, 'nightly-matrix.ts'), dir], { timeoutMs: 60_000 });
+    const r = await shell(['npx', 'tsx', join(import.meta.dirname, 'cross-run.ts'), dir], { timeoutMs: 60_000 });
     expect(r.stdout).toBe(table);
+  });
+});
+
+describe('cells a provider skipped or that errored', () => {
+  it('shows them as such and counts them in the summary', () => {
+    const skipped = { client: 'musl', fault: 'checksum-offload', faultMode: 'emulated', mitigation: 'kube-proxy-fix', verdict: 'skipped' };
+    const errored = { client: 'glibc', fault: 'mac-churn', faultMode: 'stale-peers', mitigation: 'none', verdict: 'error' };
+    const table = crossVersionTable([
+      { artifact: 'a', labels: { k8s: 'v1.36.1', flannel: 'v0.28.9', runner: 'ubuntu-24.04' }, matrices: [{ schemaVersion: 1, suite: 'checksum-offload', cells: [skipped, errored] }] },
+    ]);
+    expect(table).toContain('⏭ skipped');
+    expect(table).toContain('⚠ error');
+    expect(table).toMatch(/1 jobs, 2 cells: 0 pass, 0 fail, 0 not reproduced, 1 skipped, 1 error/);
   });
 });

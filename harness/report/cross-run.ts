@@ -1,9 +1,9 @@
 /**
- * One cross-version table from the nightly jobs' artifacts: a row per (Kubernetes, flannel, runner) job, a
- * column per cell. The nightly question is "did an upgrade bring a bug back, or fix one?", so a column
- * whose verdicts differ between rows is flagged.
+ * A reporter over several runs' matrices: one cross-version table from the nightly jobs' artifacts, a row per
+ * (Kubernetes, flannel, runner) job, a column per cell. The nightly question is "did an upgrade bring a bug
+ * back, or fix one?", so a column whose verdicts differ between rows is flagged.
  *
- *   npx tsx harness/providers/kind/nightly-matrix.ts <artifacts-dir> > cross-version-matrix.md
+ *   npx tsx harness/report/cross-run.ts <artifacts-dir> > cross-version-matrix.md
  *
  * <artifacts-dir> holds one directory per job artifact (actions/download-artifact with a pattern), each
  * with labels.json ({k8s, flannel, runner, kernel}) and one reports/<run-id>/matrix.json per suite.
@@ -80,7 +80,7 @@ function cellKey(suite: string, c: MatrixCell): string {
   return `${suite}: ${c.client} ${c.fault}${c.faultMode && c.faultMode !== 'none' ? `/${c.faultMode}` : ''} + ${c.mitigation}`;
 }
 
-const ICON: Record<string, string> = { pass: '✅', fail: '❌', 'not-reproduced': '⚪' };
+const ICON: Record<string, string> = { pass: '✅', fail: '❌', 'not-reproduced': '⚪', skipped: '⏭', error: '⚠' };
 
 function entry(c: MatrixCell): string {
   const rate = c.affectedRate ?? c.errorRate;
@@ -128,6 +128,8 @@ export function crossVersionTable(jobs: readonly JobResult[]): string {
   const missing = rows.filter((r) => r.matrices.length === 0).length;
   const summary =
     `${rows.length} jobs, ${all.length} cells: ${count('pass')} pass, ${count('fail')} fail, ${count('not-reproduced')} not reproduced` +
+    (count('skipped') ? `, ${count('skipped')} skipped` : '') +
+    (count('error') ? `, ${count('error')} error` : '') +
     (missing ? `, ${missing} jobs without a matrix` : '');
   return [
     '## Cross-version matrix (kind)',
@@ -144,7 +146,7 @@ export function crossVersionTable(jobs: readonly JobResult[]): string {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const dir = process.argv[2];
   if (!dir || !existsSync(dir)) {
-    process.stderr.write('usage: tsx harness/providers/kind/nightly-matrix.ts <artifacts-dir>\n');
+    process.stderr.write('usage: tsx harness/report/cross-run.ts <artifacts-dir>\n');
     process.exit(2);
   }
   process.stdout.write(crossVersionTable(collect(dir)));
