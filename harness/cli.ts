@@ -9,7 +9,6 @@ import { unmetRequirement } from './faults/fault.ts';
 import { FAULTS } from './faults/index.ts';
 import { MITIGATIONS } from './mitigations/index.ts';
 import { progress } from './progress.ts';
-import { kindPlan } from './providers/kind/plan.ts';
 import type { Libc } from './providers/provider.ts';
 import { DEFAULT_PROVIDER, PROVIDERS, providerEntry, type ProviderOptions } from './providers/registry.ts';
 import { compareCommand, reportCommand } from './report/commands.ts';
@@ -82,8 +81,11 @@ program
     const popts: ProviderOptions = { outDir: o.out, keep: o.keep, k8sVersion: o.k8sVersion, flannelVersion: o.flannelVersion };
     const provider = providerEntry(o.provider).create(popts);
     if (o.dryRun) {
-      if (o.provider === 'kind') {
-        console.log(await kindPlan({ topologyFile: topologyFile(suite.topology), suiteName: prepared.file, clients, k8sVersion: o.k8sVersion, flannelVersion: o.flannelVersion }));
+      const plan = providerEntry(o.provider).plan?.({ ...popts, suite: suite.name });
+      if (plan) {
+        // The real runner over a recording provider: the plan holds the commands the cells really issue.
+        await runSuite({ prepared, provider: plan.provider, progress: plan.progress, clients, durationS: o.duration, quick: o.quick, keep: false, outDir: o.out, runId: 'dry-run', dryRun: true });
+        console.log(plan.render());
         return;
       }
       console.log(`suite ${suite.name} on ${provider.name} (topology ${suite.topology}), cells in order:`);

@@ -1,4 +1,6 @@
+import type { Progress } from '../progress.ts';
 import type { Provider } from './provider.ts';
+import { planKind } from './kind/plan.ts';
 import { KindProvider } from './kind/provider.ts';
 import { NetnsProvider } from './netns/provider.ts';
 
@@ -16,6 +18,11 @@ export interface ProviderEntry {
   name: string;
   description: string;
   create(opts: ProviderOptions): Provider;
+  /**
+   * --dry-run: a provider that records instead of running, for the real runner to drive; render() prints the
+   * plan. Without one, a dry run lists the cells and what the provider would skip.
+   */
+  plan?(opts: ProviderOptions & { suite: string }): { provider: Provider; progress: Progress; render(): string };
 }
 
 /** The one place that names providers; everything else asks a Provider what it can do. */
@@ -29,6 +36,7 @@ export const PROVIDERS: readonly ProviderEntry[] = [
     name: 'kind',
     description: 'kind in Docker: real kube-flannel, kube-proxy and CoreDNS (GitHub Actions, a workstation with Docker)',
     create: (o) => new KindProvider({ outDir: o.outDir, keep: o.keep, k8sVersion: o.k8sVersion, flannelVersion: o.flannelVersion }),
+    plan: (o) => planKind({ suite: o.suite, k8sVersion: o.k8sVersion, flannelVersion: o.flannelVersion }),
   },
 ];
 
