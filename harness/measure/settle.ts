@@ -128,13 +128,18 @@ export function isAffected(s: Pick<Sample, 'latencyUs' | 'result'>, thresholdMs:
 export interface SettlerOptions extends DecideOptions {
   /** A lookup is affected when it failed or took longer than this. */
   thresholdMs: number;
-  /** No verdict before this many ms on the probe's clock: lets the fault show (e.g. one full stall period). */
+  /**
+   * No verdict before this many ms on the probe's clock, nor before thresholdMs: lets the fault show (e.g. one
+   * full stall period). The first lookups to complete are the fast ones; until then the share looks too low.
+   */
   minMs: number;
   /** The verdict at this time, settled or not (today's duration). */
   capMs: number;
   /**
    * Confidence a verdict needs to stop before the cap (Haybittle–Peto): looking many times at a stricter
    * level keeps the chance of a wrong early stop near 1 − confidence. The verdict reported is at `confidence`.
+   * While no lookup is affected, `confidence` itself suffices: "0 of n" only grows more certain with n, so
+   * repeated looks add no chance of error (the clean stream's ≈ 3.8/tolerance lookups).
    */
   earlyConfidence: number;
   /** Look again when the number of lookups has grown by this share (geometric: O(log n) looks) … */
@@ -257,7 +262,7 @@ export class Settler {
   settled(nowMs: number): Settlement | undefined {
     if (this.settlement) return this.settlement;
     const o = this.options;
-    if (nowMs < o.minMs) return undefined;
+    if (nowMs < Math.max(o.minMs, o.thresholdMs) && nowMs < o.capMs) return undefined;
     if (nowMs >= o.capMs) return (this.settlement = this.settle('cap', nowMs));
     const due = this.n >= Math.max(this.lookedAtSamples + 1, Math.ceil(this.lookedAtSamples * (1 + o.lookGrowth))) || nowMs - this.lookedAtMs >= o.lookEveryMs;
     if (!due) return undefined;
@@ -266,7 +271,7 @@ export class Settler {
     this.lookCount++;
     const c = this.classified(nowMs);
     if (c.samples === 0) return undefined;
-    const early = decide(this.expectation, c, { ...o, confidence: o.earlyConfidence });
+    const early = decide(this.expectation, c, { ...o, confidence: c.affected === 0 ? o.confidence : o.earlyConfidence });
     if (early.verdict === 'inconclusive') return undefined;
     return (this.settlement = this.settle('settled', nowMs, c));
   }
