@@ -40,10 +40,11 @@ export interface DecideOptions {
 
 /**
  * Tolerated share of affected lookups in a `clean` cell that sets none. A share of exactly zero can never be
- * shown by sampling; 0.1 % is shown by about 3,800 clean lookups at 95 % (a few tenths of a second for a
- * clean cell here) and is far below every symptom the suites look for (the smallest expected share is 1 %).
+ * shown by sampling; 0.2 % is shown by 1,920 clean lookups at 95 %, which the slowest clean cell here (glibc
+ * over TCP, ~3,200 lookups in a --quick run) reaches with room to spare, and stays far below the smallest
+ * share a reproducing cell shows (~1 %). It is also the tolerance dead-upstream already set for itself.
  */
-export const DEFAULT_CLEAN_TOLERANCE = 0.001;
+export const DEFAULT_CLEAN_TOLERANCE = 0.002;
 
 /**
  * Fewest affected lookups whose smallest and largest bracket the true median stall with the given
