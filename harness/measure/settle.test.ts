@@ -116,7 +116,7 @@ describe('decide: reproduces', () => {
     // Five stalls are too few to say how long they last, in either direction.
     const few = decide(musl, seen(30, 5, 5000, 5004), opts);
     expect(few.verdict).toBe('inconclusive');
-    expect(few.reason).toMatch(/stall length not judged below 6 affected lookups$/);
+    expect(few.reason).toMatch(/stall length not judged on fewer than 6 affected lookups$/);
     expect(decide(musl, seen(30, 5, 5000, 2500), opts).verdict).toBe('inconclusive');
   });
 
@@ -155,7 +155,7 @@ describe('decide: clean', () => {
     expect(decide(clean(0.001, 250), seen(5000, 0, 312), opts).reason).toMatch(/p99 312 ms above 250 ms$/);
     const few = decide(clean(0.5, 250), seen(200, 0, 312), opts);
     expect(few.verdict).toBe('inconclusive');
-    expect(few.reason).toMatch(/p99 312 ms not judged below 299 lookups$/);
+    expect(few.reason).toMatch(/p99 312 ms not judged on fewer than 299 lookups$/);
   });
 
   it('can never pass a tolerance of zero (no sample shows a share of exactly 0) but still fails on one affected', () => {

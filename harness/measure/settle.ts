@@ -95,7 +95,7 @@ export function decide(exp: Expectation, c: Classified, opts: DecideOptions): De
     if (hi < exp.tolerance && p99Judged) return out('pass', tolerated, `${p99} ≤ ${fmtMs(exp.maxP99Ms)} ms`);
     const open: string[] = [];
     if (hi >= exp.tolerance) open.push(`${tolerated}: the upper bound is not below it yet`);
-    if (!p99Judged) open.push(`${p99} not judged below ${fmtCount(o.minSamplesForP99)}`);
+    if (!p99Judged) open.push(`${p99} not judged on fewer than ${fmtCount(o.minSamplesForP99)}`);
     return out('inconclusive', ...open);
   }
 
@@ -115,7 +115,7 @@ export function decide(exp: Expectation, c: Classified, opts: DecideOptions): De
   const open: string[] = [];
   if (!inside) open.push(`${expected}: the interval straddles the range's ${lo < min ? 'lower' : 'upper'} edge`);
   else open.push(expected);
-  if (!stallJudged) open.push(`stall length not judged below ${o.minAffectedForStall} affected lookups`);
+  if (!stallJudged) open.push(`stall length not judged on fewer than ${o.minAffectedForStall} affected lookups`);
   return out('inconclusive', ...open);
 }
 
