@@ -110,7 +110,11 @@ describe('compareMatrices', () => {
     expect(cell.name).toBe('musl / mac-churn(stale-peers) / neigh-resync');
     expect(cell.change).toBe('regressed');
     expect(cell.affected!.pWorse).toBeLessThan(1e-100);
-    expect(cell.why.join('; ')).toMatch(/^affected 0% → 30\.0% \(p < 1e-300\); p99 (0\.99|1\.00) → 2,50\d ms$/);
+    expect(cell.why.join('; ')).toMatch(/^affected 0 % \(0–0\.077 %\) → 30 % \(29–31 %\) \(p < 1e-300\); p99 (0\.99|1\.00) → 2,50\d ms$/);
+    // Both runs carry the interval the verdicts use (Wilson 95 %).
+    expect(cell.affected!.baseline.interval[1]).toBeCloseTo(3.8415 / (5000 + 3.8415), 6);
+    expect(cell.affected!.current.interval[0]).toBeCloseTo(0.2875, 3);
+    expect(cell.affected!.current.interval[1]).toBeCloseTo(0.3129, 3);
     // And the reverse direction is an improvement, not a regression.
     const back = compareMatrices(makeMatrix([base.cells[0]!, bad]), base);
     expect(back.counts).toMatchObject({ regressed: 0, improved: 1 });
@@ -124,6 +128,29 @@ describe('compareMatrices', () => {
     const r = compareMatrices(before, after);
     expect(r.cells[0]!.change).toBe('unchanged');
     expect(r.cells[0]!.affected!.pWorse).toBeCloseTo(0.5, 6);
+  });
+
+  it('shows intervals without letting them decide: Fisher + Holm stays the test', () => {
+    // 33 % of 97 → 45 % of 97: the intervals overlap (24–43 % vs 36–55 %), and Fisher agrees it is noise at α = 0.01.
+    const at = (affected: number): Cell => ({ ...base.cells[0]!, samples: 97, errors: affected, overThreshold: 0, affectedRate: affected / 97 });
+    const noisy = compareMatrices(makeMatrix([at(32)]), makeMatrix([at(44)])).cells[0]!;
+    expect(noisy.change).toBe('unchanged');
+    expect(noisy.affected!.current.interval[0]).toBeLessThan(noisy.affected!.baseline.interval[1]);
+    // 2 % → 4 % of 5,000 each: the 95 % intervals nearly touch, yet the test finds the shift (p ≈ 1e-8).
+    const big = (affected: number): Cell => ({ ...base.cells[0]!, samples: 5000, errors: affected, overThreshold: 0, affectedRate: affected / 5000 });
+    const shifted = compareMatrices(makeMatrix([big(100)]), makeMatrix([big(200)])).cells[0]!;
+    expect(shifted.change).toBe('regressed');
+    expect(shifted.affected!.pWorse).toBeLessThan(1e-6);
+    // The shown level follows the option; the verdict of the comparison does not.
+    const wide = compareMatrices(makeMatrix([big(100)]), makeMatrix([big(200)]), { confidence: 0.999 }).cells[0]!;
+    expect(wide.change).toBe('regressed');
+    expect(wide.affected!.current.interval[0]).toBeLessThan(shifted.affected!.current.interval[0]);
+  });
+
+  it('prints a verdict it has no mark for (inconclusive) instead of dropping it', () => {
+    const inconclusive = { ...base.cells[1]!, verdict: 'inconclusive' as Cell['verdict'] };
+    const md = renderCompareMarkdown(compareMatrices(base, makeMatrix([base.cells[0]!, inconclusive])));
+    expect(md).toMatch(/✅ pass → ❔ inconclusive/);
   });
 
   it('needs both p99 margins: relative alone or absolute alone is noise', () => {
@@ -162,8 +189,9 @@ describe('renderCompareMarkdown', () => {
     expect(md.split('\n')[0]).toBe('## vxchaos compare · flannel-arp — 🔴 1 cell regressed');
     expect(md).toContain('one-sided Fisher exact test at α = 0.01 (Holm-corrected over 6 matched cells)');
     expect(md).toContain('worse by more than 50.0% and more than 5 ms');
+    expect(md).toContain('Each share shows its Wilson 95 % interval, as the verdicts do; the test decides, not whether intervals overlap.');
     const firstRow = md.split('\n').find((l) => l.startsWith('| musl'))!;
-    expect(firstRow).toContain('| musl / mac-churn(stale-peers) / neigh-resync | 🔴 regressed | 0/5000 (0%) → 1500/5000 (30.0%) |');
+    expect(firstRow).toContain('| musl / mac-churn(stale-peers) / neigh-resync | 🔴 regressed | 0/5,000: 0 % (0–0.077 %) → 1,500/5,000: 30 % (29–31 %) |');
     expect(firstRow).toContain('✅ pass → ❌ fail');
     expect(md).toContain('<details><summary>5 unchanged cells</summary>');
   });

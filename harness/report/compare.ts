@@ -1,5 +1,8 @@
+import { DEFAULT_CONFIDENCE, fmtShare, fmtShareWithInterval, lnGamma, wilsonInterval } from '../measure/confidence.ts';
 import type { Cell, Matrix, Verdict } from './matrix.ts';
 import { VERDICT_MARK, affectedRateOf, cellName, fmtMs, fmtPct, hasManyTargets } from './markdown.ts';
+
+export { lnGamma };
 
 export type Change = 'regressed' | 'improved' | 'unchanged' | 'new' | 'missing';
 export const CHANGES: readonly Change[] = ['regressed', 'improved', 'new', 'missing', 'unchanged'];
@@ -14,14 +17,18 @@ export interface CompareOptions {
   p99RelativeMargin: number;
   /** … and by more than this many milliseconds: timers on a busy runner jitter by a few ms. */
   p99AbsoluteMarginMs: number;
+  /** Level of the Wilson interval shown for each run's affected share (as the verdicts show it); shown, not tested. */
+  confidence: number;
 }
 
-export const DEFAULT_COMPARE_OPTIONS: CompareOptions = { alpha: 0.01, holm: true, p99RelativeMargin: 0.5, p99AbsoluteMarginMs: 5 };
+export const DEFAULT_COMPARE_OPTIONS: CompareOptions = { alpha: 0.01, holm: true, p99RelativeMargin: 0.5, p99AbsoluteMarginMs: 5, confidence: DEFAULT_CONFIDENCE };
 
 export interface AffectedCounts {
   affected: number;
   samples: number;
   rate: number;
+  /** Wilson interval of the share at CompareOptions.confidence, the one the run's own verdicts use. */
+  interval: [number, number];
 }
 
 export interface CellComparison {
@@ -58,21 +65,6 @@ export interface CompareResult {
 }
 
 // ---- statistics: one-sided Fisher exact test on a 2×2 table of counts ----
-
-const LANCZOS = [
-  0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
-  -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
-];
-
-/** ln Γ(x) for x > 0 (Lanczos, g = 7): relative error ~1e-15, enough for hypergeometric tails of millions of samples. */
-export function lnGamma(x: number): number {
-  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - lnGamma(1 - x);
-  const z = x - 1;
-  let a = LANCZOS[0]!;
-  const t = z + 7.5;
-  for (let i = 1; i < LANCZOS.length; i++) a += LANCZOS[i]! / (z + i);
-  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
-}
 
 function lnChoose(n: number, k: number): number {
   return lnGamma(n + 1) - lnGamma(k + 1) - lnGamma(n - k + 1);
@@ -142,9 +134,16 @@ function byKey(cells: readonly Cell[]): Map<string, Cell> {
   return out;
 }
 
-function counts(c: Cell): AffectedCounts {
+function counts(c: Cell, confidence: number): AffectedCounts {
   const rate = affectedRateOf(c);
-  return { affected: Math.round(rate * c.samples), samples: c.samples, rate };
+  const affected = Math.min(c.samples, Math.round(rate * c.samples));
+  const [lo, hi] = wilsonInterval(affected, c.samples, confidence);
+  return { affected, samples: c.samples, rate, interval: [lo, hi] };
+}
+
+/** "1,500/5,000: 30 % (29–31 %)": the counts and the share with its interval, as the verdicts print it. */
+function shareWords(a: AffectedCounts): string {
+  return `${a.affected.toLocaleString('en-US')}/${a.samples.toLocaleString('en-US')}: ${fmtShareWithInterval(a.rate, a.interval)}`;
 }
 
 function runInfo(m: Matrix): RunInfo {
@@ -175,8 +174,8 @@ export function compareMatrices(baseline: Matrix, current: Matrix, opts: Partial
       cells.push({ key, name: cellName(c, withTarget), change: 'new', current: c, why: ['no such cell in the baseline'] });
       continue;
     }
-    const bc = counts(b);
-    const cc = counts(c);
+    const bc = counts(b, o.confidence);
+    const cc = counts(c, o.confidence);
     const tested = bc.samples > 0 && cc.samples > 0;
     const cmp: CellComparison = {
       key,
@@ -212,7 +211,7 @@ export function compareMatrices(baseline: Matrix, current: Matrix, opts: Partial
     const { baselineMs, currentMs } = c.p99!;
     const regress: string[] = [];
     const improve: string[] = [];
-    const rateWords = `affected ${fmtPct(a.baseline.rate)} → ${fmtPct(a.current.rate)}`;
+    const rateWords = `affected ${fmtShareWithInterval(a.baseline.rate, a.baseline.interval)} → ${fmtShareWithInterval(a.current.rate, a.current.interval)}`;
     if (rateWorse.has(c)) regress.push(`${rateWords} (p ${pWords(a.pWorse)})`);
     if (rateBetter.has(c)) improve.push(`${rateWords} (p ${pWords(a.pBetter)})`);
     if (p99Worse(baselineMs, currentMs, o)) regress.push(`p99 ${fmtMs(baselineMs)} → ${fmtMs(currentMs)} ms`);
@@ -257,27 +256,24 @@ function esc(text: string): string {
 }
 
 function verdictMove(b?: Verdict, c?: Verdict): string {
-  const v = (x?: Verdict) => (x ? `${VERDICT_MARK[x]} ${x}` : '—');
+  // A verdict this file does not know yet (e.g. inconclusive) still prints, just without its mark.
+  const v = (x?: Verdict) => (x ? `${(VERDICT_MARK as Partial<Record<string, string>>)[x] ?? '❔'} ${x}` : '—');
   return b === c ? v(c) : `${v(b)} → ${v(c)}`;
 }
 
-function row(c: CellComparison): string {
+function row(c: CellComparison, confidence: number): string {
   const a = c.affected;
-  const rate = a
-    ? `${a.baseline.affected}/${a.baseline.samples} (${fmtPct(a.baseline.rate)}) → ${a.current.affected}/${a.current.samples} (${fmtPct(a.current.rate)})`
-    : c.current
-      ? `${fmtPct(affectedRateOf(c.current))}`
-      : `${fmtPct(affectedRateOf(c.baseline!))}`;
+  const rate = a ? `${shareWords(a.baseline)} → ${shareWords(a.current)}` : shareWords(counts((c.current ?? c.baseline)!, confidence));
   const p99 = c.p99 ? `${fmtMs(c.p99.baselineMs)} → ${fmtMs(c.p99.currentMs)}` : fmtMs((c.current ?? c.baseline!).p99Ms);
   const cells = [esc(c.name), `${CHANGE_MARK[c.change]} ${c.change}`, rate, a ? fmtP(a.pWorse) : '—', p99, verdictMove(c.baseline?.verdict, c.current?.verdict), esc(c.why.join('; '))];
   return `| ${cells.join(' | ')} |`;
 }
 
-function cellTable(rows: CellComparison[]): string {
+function cellTable(rows: CellComparison[], confidence: number): string {
   return [
     '| cell | change | affected (baseline → current) | p (worse) | p99 ms | verdict | why |',
     '| --- | --- | ---: | ---: | ---: | --- | --- |',
-    ...rows.map(row),
+    ...rows.map((r) => row(r, confidence)),
   ].join('\n');
 }
 
@@ -293,7 +289,8 @@ export function renderCompareMarkdown(r: CompareResult): string {
   const rule =
     `A cell regresses when its affected share is higher by a one-sided Fisher exact test at α = ${o.alpha}` +
     `${o.holm ? ` (Holm-corrected over ${r.tested} matched cells)` : ''}, or when its p99 is worse by more than ` +
-    `${fmtPct(o.p99RelativeMargin)} and more than ${o.p99AbsoluteMarginMs} ms; improvements are judged the same way.`;
+    `${fmtPct(o.p99RelativeMargin)} and more than ${o.p99AbsoluteMarginMs} ms; improvements are judged the same way. ` +
+    `Each share shows its Wilson ${fmtShare(o.confidence)} % interval, as the verdicts do; the test decides, not whether intervals overlap.`;
   const changed = r.cells.filter((c) => c.change !== 'unchanged');
   const unchanged = r.cells.filter((c) => c.change === 'unchanged');
   const parts = [
@@ -308,7 +305,7 @@ export function renderCompareMarkdown(r: CompareResult): string {
     rule,
     '',
   ];
-  if (changed.length) parts.push(cellTable(changed), '');
-  if (unchanged.length) parts.push(`<details><summary>${unchanged.length} unchanged cells</summary>`, '', cellTable(unchanged), '', '</details>', '');
+  if (changed.length) parts.push(cellTable(changed, o.confidence), '');
+  if (unchanged.length) parts.push(`<details><summary>${unchanged.length} unchanged cells</summary>`, '', cellTable(unchanged, o.confidence), '', '</details>', '');
   return parts.join('\n');
 }
