@@ -166,7 +166,7 @@ program
   .description('remove a kept or crashed run by id (whatever its provider), or every leftover with --all')
   .argument('[run-id]', 'the run to remove')
   .option('--all', 'remove leftovers of every run (crashed or --keep)', false)
-  .option('--out <dir>', 'report directory (where kind keeps its kubeconfig)', resolve(ROOT, 'reports'))
+  .option('--out <dir>', 'report directory of the runs', resolve(ROOT, 'reports'))
   .action(async (runId: string | undefined, o: { all: boolean; out: string }) => {
     if (!runId && !o.all) throw new VxError('E_BAD_FLAG', 'give a run id or --all');
     let problems: string[] = [];

@@ -169,14 +169,18 @@ export async function runCell(cluster: Cluster, caps: Capabilities, rc: Resolved
     }
     failure = e as Error;
   }
+  // A failed or erroring cell's logs are taken before the undo, while the cluster still shows what went wrong.
+  const logs = async (suffix = '') => {
+    if (!opts.logsDir) return;
+    const dir = join(opts.logsDir, `cell-${rc.index}${suffix}`);
+    await mkdir(dir, { recursive: true }).catch(() => undefined);
+    await cluster.collectLogs(dir).catch(() => undefined);
+  };
+  if (failure || result?.verdict === 'fail') await logs();
   const undoProblems = await undo.unwind();
+  if (undoProblems.length) await logs('-after-undo');
   if (failure || undoProblems.length) {
     const why = [failure ? `${failure.message.split('\n')[0]}` : '', undoProblems.length ? `undo failed: ${undoProblems.join('; ')}` : ''].filter(Boolean).join('; ');
-    if (opts.logsDir) {
-      const dir = join(opts.logsDir, `cell-${rc.index}`);
-      await mkdir(dir, { recursive: true }).catch(() => undefined);
-      await cluster.collectLogs(dir).catch(() => undefined);
-    }
     return toCell(rc, wl, cluster, EMPTY, 'error', `error: ${why}`, caps, { durationS: elapsed() });
   }
   return { ...result!, durationS: elapsed() };
@@ -240,8 +244,9 @@ export async function runSuite(opts: RunOptions): Promise<{ matrix: Matrix; dir:
     if (!opts.dryRun) await writeReports(matrix, dir, opts.reporters);
     return { matrix, dir };
   } finally {
-    if (opts.keep && cluster) {
-      progress.warn(`--keep: cluster ${runId} left running; enter a node with \`${cluster.enterHint}\`, remove it with \`vxchaos down ${runId}\``);
+    if (opts.keep) {
+      // Also after a failed bring-up: what the provider kept of it stays for a person to look at.
+      progress.warn(`--keep: ${cluster ? 'cluster' : 'what bring-up left of cluster'} ${runId} left in place${cluster ? `; enter a node with \`${cluster.enterHint}\`` : ''}; remove it with \`vxchaos down ${runId}\``);
     } else {
       const t0 = Date.now();
       await teardown();

@@ -29,7 +29,7 @@ describe('CLI: bad input exits non-zero with one clear message and creates nothi
     writeFileSync(join(dir, 'bad.yaml'), 'name: x\ncells: [\n');
     const r = vxchaos(['suite', join(dir, 'bad.yaml')]);
     expect(r.code).toBe(2);
-    expect(r.out).toMatch(/bad\.yaml: \d+ problems?:\n\s+- \d+:\d+: /);
+    expect(r.out).toMatch(/bad\.yaml: \d+ problems?:\n\s+\S*bad\.yaml:\d+:\d+: /);
     writeFileSync(join(dir, 'unknown.yaml'), 'name: unknown\ndescription: d\nworkload: {targets: [a]}\ncells:\n  - {expect: clean, mitigaton: none}\n');
     const u = vxchaos(['suite', join(dir, 'unknown.yaml')]);
     expect(u.code).toBe(2);

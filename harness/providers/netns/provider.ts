@@ -126,7 +126,9 @@ export async function detectKernel(host: Host): Promise<Partial<Record<KernelFea
   if (dropReasons !== undefined) out.dropReasons = dropReasons;
   // Dynamic sets whose elements the packet path also deletes (nft_dynset delete, d0a8d877da97, 5.4).
   const dynset = kernelAtLeast(release, 5, 4);
-  if (dynset !== undefined) out.nftDynamicSets = dynset && (await hasModule('nf_tables'));
+  // nf_tables is often built in without a /sys/module entry: ask nft itself.
+  const nft = async () => (await hasModule('nf_tables')) || (await host.run(['nft', 'list', 'tables'], { nothrow: true, timeoutMs: 5000 }).catch(() => undefined))?.exitCode === 0;
+  if (dynset !== undefined) out.nftDynamicSets = dynset && (await nft());
   out.vxlan = await hasModule('vxlan');
   out.conntrack = await hasModule('nf_conntrack');
   return out;
