@@ -79,6 +79,25 @@ describe.skipIf(!isRoot())('netns provider through the Host seam (needs root)', 
     expect(node1).toMatch(/### conntrack -S\ncpu=/);
   });
 
+  it('flannel.1 carries its lease\'s VtepMAC; a restart after the device is gone draws a new one that reaches running peers only', async () => {
+    const mac = async (node: string) => (JSON.parse((await cluster.node(node).exec(['ip', '-j', 'link', 'show', 'flannel.1'])).stdout) as { address: string }[])[0]!.address;
+    const leases = await cluster.flannel.leases();
+    for (const l of leases) expect(await mac(l.node), l.node).toBe(l.vtepMAC);
+    const old = leases.find((l) => l.node === 'node-3')!;
+    const vtepIP = old.subnet.split('/')[0]!;
+    await cluster.flannel.freeze(['node-2']);
+    await cluster.node('node-3').exec(['ip', 'link', 'del', 'flannel.1']);
+    await cluster.flannel.restart('node-3');
+    const fresh = (await cluster.flannel.leases()).find((l) => l.node === 'node-3')!;
+    expect(fresh.vtepMAC).not.toBe(old.vtepMAC);
+    expect(await mac('node-3')).toBe(fresh.vtepMAC);
+    const neigh = async (node: string) => (await cluster.node(node).exec(['ip', 'neigh', 'show', vtepIP, 'dev', 'flannel.1'])).stdout;
+    expect(await neigh('node-1')).toContain(fresh.vtepMAC);
+    expect(await neigh('node-2')).toContain(old.vtepMAC); // frozen: stale, as in seed 002
+    await cluster.flannel.thaw(['node-2']);
+    expect(await neigh('node-2')).toContain(fresh.vtepMAC);
+  });
+
   it('list() shows the kept run and down(runId) removes it through the Host', async () => {
     const runs = await provider.list();
     const mine = runs.find((r) => r.runId === runId);
