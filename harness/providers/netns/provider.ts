@@ -113,21 +113,36 @@ const kernelAtLeast = (release: string, major: number, minor: number): boolean |
   return maj > major || (maj === major && min >= minor);
 };
 
-/** The kernel facilities of the host's kernel, from `uname -r` and its loaded or loadable modules. */
+/** The kernel's build options (CONFIG_X → y, m or n) from /proc/config.gz or /boot/config-<release>, if either exists. */
+async function kernelConfig(host: Host, release: string): Promise<Map<string, string>> {
+  const r = await host.run(['sh', '-c', 'zcat /proc/config.gz 2>/dev/null || cat "/boot/config-$1"', 'kconfig', release], { nothrow: true, timeoutMs: 5000 });
+  const out = new Map<string, string>();
+  for (const m of r.stdout.matchAll(/^(?:(CONFIG_\w+)=(\S+)|# (CONFIG_\w+) is not set)$/gm)) out.set(m[1] ?? m[3]!, m[2] ?? 'n');
+  return out;
+}
+
+/**
+ * The kernel facilities of the host's kernel, from `uname -r`, its build options and its loaded modules.
+ * A facility is false only when known absent; unknown stays undefined (a cell needing it is not skipped).
+ */
 export async function detectKernel(host: Host): Promise<Partial<Record<KernelFeature, boolean>>> {
   const release = (await host.run(['uname', '-r'], { timeoutMs: 5000 })).stdout.trim();
-  // Built in, loaded, or loadable: /sys/module/<m> or `modinfo` knows it.
-  const hasModule = async (m: string) =>
-    (await host.exists(`/sys/module/${m}`)) || (await host.run(['modinfo', '-n', m], { nothrow: true, timeoutMs: 5000 }).catch(() => undefined))?.exitCode === 0;
+  const config = await kernelConfig(host, release);
+  const has = async (option: string, module: string): Promise<boolean | undefined> => {
+    const c = config.get(option);
+    if (c === 'y' || c === 'm') return true;
+    if (await host.exists(`/sys/module/${module}`)) return true;
+    return c === 'n' ? false : undefined;
+  };
   const out: Partial<Record<KernelFeature, boolean>> = {};
+  const set = (k: KernelFeature, v: boolean | undefined) => v !== undefined && (out[k] = v);
   // skb:kfree_skb carries enum skb_drop_reason since 5.17.
-  const dropReasons = kernelAtLeast(release, 5, 17);
-  if (dropReasons !== undefined) out.dropReasons = dropReasons;
+  set('dropReasons', kernelAtLeast(release, 5, 17));
   // Dynamic sets whose elements the packet path also deletes (nft_dynset delete, d0a8d877da97, 5.4).
-  const dynset = kernelAtLeast(release, 5, 4);
-  if (dynset !== undefined) out.nftDynamicSets = dynset && (await hasModule('nf_tables'));
-  out.vxlan = await hasModule('vxlan');
-  out.conntrack = await hasModule('nf_conntrack');
+  const dynsetKernel = kernelAtLeast(release, 5, 4);
+  set('nftDynamicSets', dynsetKernel === false ? false : dynsetKernel && (await has('CONFIG_NF_TABLES', 'nf_tables')));
+  set('vxlan', await has('CONFIG_VXLAN', 'vxlan'));
+  set('conntrack', await has('CONFIG_NF_CONNTRACK', 'nf_conntrack'));
   return out;
 }
 
@@ -221,6 +236,8 @@ export class NetnsProvider implements Provider {
         await cluster.clusterDns.start();
         await waitForDns(cluster);
       });
+      // The cluster answered through flannel.1 and kube-proxy's DNAT: the kernel has VXLAN and conntrack.
+      this.kernel = { ...this.kernel, vxlan: true, conntrack: true };
       return cluster;
     } catch (e) {
       await cluster.down().catch(() => undefined);
