@@ -8,7 +8,8 @@ import { isRoot } from '../../doctor.ts';
 import { newRunId } from '../../runner.ts';
 import type { Cluster } from '../provider.ts';
 import { CountingHost } from './counting-host.ts';
-import { downAll, Ledger, runNamespaces } from './ledger.ts';
+import type { Host, HostSpawnOptions } from './host.ts';
+import { downAll, Ledger, runNamespaces, STATE_DIR } from './ledger.ts';
 import { LocalHost } from './local-host.ts';
 import { NetnsProvider } from './provider.ts';
 
@@ -117,5 +118,36 @@ describe.skipIf(!isRoot())('netns provider through the Host seam (needs root)', 
     expect(deleted.length).toBe(count);
     expect(teardown.some((c) => c.member === 'kill')).toBe(true);
     expect((await provider.list()).find((x) => x.runId === runId)).toBeUndefined();
+  });
+});
+
+/** A Host whose spawn of one DNS replica fails: the failure the provider must clean up after, mid-concurrency. */
+class FailingSpawnHost extends CountingHost {
+  constructor(private readonly failIn: string) {
+    super(new LocalHost());
+  }
+
+  override spawn(argv: readonly string[], opts: HostSpawnOptions): ReturnType<Host['spawn']> {
+    if (argv.includes(this.failIn) && argv.includes('unbound')) return Promise.reject(new Error(`injected: cannot start unbound in ${this.failIn}`));
+    return super.spawn(argv, opts);
+  }
+}
+
+describe.skipIf(!isRoot())('a bring-up that fails half-way (needs root)', () => {
+  const runId = newRunId();
+  afterAll(async () => {
+    await downAll(undefined, runId);
+  });
+
+  it('waits for the concurrent work in flight, then removes every namespace, process and file', async () => {
+    const host = new FailingSpawnHost(`vxc-${runId}-node-2-dns`);
+    const provider = new NetnsProvider({ host });
+    await expect(provider.up(loadTopology(`${CLUSTERS_DIR}/three-node.yaml`), { runId, clients: ['musl'] })).rejects.toThrow(/injected/);
+    // The two other replicas were started, concurrently with the failing one, and must be gone too.
+    expect(host.calls.filter((c) => c.member === 'spawn' && c.what.includes('unbound')).length).toBe(2);
+    expect(await runNamespaces(new LocalHost(), runId)).toEqual([]);
+    expect(await new LocalHost().exists(`${STATE_DIR}/${runId}`)).toBe(false);
+    const ps = (await new LocalHost().run(['ps', '-eo', 'args'])).stdout;
+    expect(ps).not.toContain(`${STATE_DIR}/${runId}/`);
   });
 });

@@ -16,6 +16,7 @@ import { collectNetnsLogs } from './logs.ts';
 import { addNamespaces, makeFabric, makeNodes, netnsName } from './network.ts';
 import { NetnsNodeLocalDns } from './nodelocaldns.ts';
 import { NetnsClientPod, NetnsPod, type NetnsContext, type NetnsNode, type NetnsTarget } from './node.ts';
+import { allSettled } from './settle.ts';
 
 export const PROBE_BINARIES: Record<Libc, string> = {
   musl: join(ROOT, 'build', 'vxprobe-musl'),
@@ -217,11 +218,11 @@ export class NetnsProvider implements Provider {
       await step('pods via CNI bridge + host-local', () => addPods(cluster, opts.clients));
       await step('kube-proxy (iptables)', async () => {
         const services = serviceEndpoints(topo, cluster);
-        await Promise.all(cluster.nodes.map((n) => n.exec(['iptables-restore', '-w', '5'], { input: natTable(topo, n.podSubnet, services) })));
+        await allSettled(cluster.nodes.map((n) => n.exec(['iptables-restore', '-w', '5'], { input: natTable(topo, n.podSubnet, services) })));
       });
       if (cluster.serverPods.length) {
         await step(`service endpoints (${cluster.serverPods.length})`, async () => {
-          await Promise.all(
+          await allSettled(
             cluster.serverPods.map((pod) => {
               const svc = topo.services.find((s) => pod.name.startsWith(`${s.name}-`))!;
               return pod.spawn([PROBE_BINARIES.glibc, '-L', String(svc.targetPort)], { name: 'server' });
@@ -264,7 +265,7 @@ async function addPods(cluster: NetnsCluster, clients: readonly Libc[]): Promise
   const ips = new Map<string, string>();
   const byNode = new Map<string, Plan[]>();
   for (const p of plans) byNode.set(p.node, [...(byNode.get(p.node) ?? []), p]);
-  await Promise.all(
+  await allSettled(
     [...byNode].map(async ([nodeName, nodePlans]) => {
       const node = cluster.node(nodeName);
       for (const p of nodePlans) ips.set(p.netns, (await addPod(ctx, topo, node, p.netns, p.name, { namespaceMade: true })).ip);
@@ -276,7 +277,7 @@ async function addPods(cluster: NetnsCluster, clients: readonly Libc[]): Promise
     else if (p.role === 'server') cluster.serverPods.push(new NetnsPod(p.name, p.netns, ctx, p.node, ip, 'server'));
     else cluster.clients[p.role] = new NetnsClientPod(p.name, p.netns, ctx, p.node, ip, p.role, [PROBE_BINARIES[p.role]]);
   }
-  await Promise.all(
+  await allSettled(
     Object.values(cluster.clients).map(async (pod) => {
       await pod.writeFile('/etc/resolv.conf', podResolvConf(topo));
       await pod.writeFile('/etc/hosts', POD_HOSTS);
