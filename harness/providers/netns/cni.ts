@@ -4,6 +4,7 @@ import type { Topology } from '../../config/topology.ts';
 import type { Host } from './host.ts';
 import type { NetnsNode, NetnsContext } from './node.ts';
 import { addNamespaces, ipBatch } from './network.ts';
+import { allSettled } from './settle.ts';
 
 /** Debian's containernetworking-plugins install here; /opt/cni/bin is the upstream default. */
 export const CNI_PATHS = ['/usr/lib/cni', '/opt/cni/bin'];
@@ -65,14 +66,11 @@ export async function addPod(ctx: NetnsContext, topo: Topology, node: NetnsNode,
   const binDir = await cniBinDir(ctx.host);
   const conf = flannelDelegateConfig(topo, node.podSubnet, join(ctx.ledger.dir, 'cni', node.name));
   // Loopback and the CNI ADD (eth0) touch different links of the pod: one does not wait for the other.
-  const [, r] = await Promise.all([
-    ipBatch(ctx, podNetns, ['link set lo up']),
-    node.exec([join(binDir, 'bridge')], {
-      env: { CNI_COMMAND: 'ADD', CNI_CONTAINERID: containerId, CNI_NETNS: `/run/netns/${podNetns}`, CNI_IFNAME: 'eth0', CNI_PATH: binDir },
-      input: JSON.stringify(conf),
-      timeoutMs: 20_000,
-    }),
-  ]);
+  // The CNI variables as argv (`env`), not ExecOptions.env: every Host passes argv, not every one an environment.
+  const cniEnv = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: containerId, CNI_NETNS: `/run/netns/${podNetns}`, CNI_IFNAME: 'eth0', CNI_PATH: binDir };
+  const add = node.exec(['env', ...Object.entries(cniEnv).map(([k, v]) => `${k}=${v}`), join(binDir, 'bridge')], { input: JSON.stringify(conf), timeoutMs: 20_000 });
+  await allSettled<unknown>([ipBatch(ctx, podNetns, ['link set lo up']), add]);
+  const r = await add;
   const raw = JSON.parse(r.stdout) as { ips?: { address?: string }[] };
   const address = raw.ips?.[0]?.address;
   if (!address) throw new VxError('E_CNI', `CNI ADD for ${podNetns} returned no IP: ${r.stdout}`);

@@ -6,6 +6,7 @@ import { VxError } from '../../errors.ts';
 import type { ClusterDnsControl, Daemon, ForwardPolicy, UpstreamConfig } from '../provider.ts';
 import type { Host } from './host.ts';
 import type { NetnsPod, NetnsTarget } from './node.ts';
+import { allSettled } from './settle.ts';
 
 export interface DnsRecord {
   name: string;
@@ -138,7 +139,7 @@ export class NetnsClusterDns implements ClusterDnsControl {
 
   /** Writes every replica's config and starts the replicas that are not running. */
   async start(): Promise<void> {
-    await Promise.all(this.pods.map((pod) => this.startReplica(pod)));
+    await allSettled(this.pods.map((pod) => this.startReplica(pod)));
   }
 
   private async startReplica(pod: NetnsPod): Promise<void> {
@@ -153,7 +154,7 @@ export class NetnsClusterDns implements ClusterDnsControl {
     if (servers.length === 0) throw new VxError('E_DNS_UPSTREAM', 'the cluster DNS needs at least one upstream');
     forwardPolicyConf(policy); // refuses what unbound cannot do before anything is stopped
     this.current = { servers: [...servers], policy };
-    await Promise.all(
+    await allSettled(
       this.pods.map(async (pod) => {
         await this.daemons.get(pod.name)?.stop();
         this.daemons.delete(pod.name);

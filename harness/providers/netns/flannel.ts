@@ -4,6 +4,7 @@ import type { Topology } from '../../config/topology.ts';
 import type { FlannelControl, VtepLease } from '../provider.ts';
 import { bridgeBatch, ipBatch } from './network.ts';
 import type { NetnsNode } from './node.ts';
+import { allSettled } from './settle.ts';
 
 export const VXLAN_DEV = 'flannel.1';
 
@@ -59,7 +60,7 @@ export class FlannelEmulator implements FlannelControl {
    */
   async startAll(): Promise<void> {
     for (const n of this.nodes) this.leaseMap.set(n.name, { node: n.name, publicIP: n.ip, subnet: n.podSubnet, vtepMAC: randomVtepMAC() });
-    await Promise.all(
+    await allSettled(
       this.nodes.map(async (n) => {
         const peers = [...this.leaseMap.values()].filter((l) => l.node !== n.name).map(peerCommands);
         await ipBatch(n.ctx, n.netns, [...this.deviceCommands(n, this.leaseMap.get(n.name)!.vtepMAC), ...peers.flatMap((c) => c.ip)]);
@@ -84,7 +85,7 @@ export class FlannelEmulator implements FlannelControl {
     await this.ensureDevice(node);
     await this.programPeers(node);
     // The new lease reaches every peer whose flanneld is running.
-    await Promise.all(this.nodes.filter((p) => p.name !== name && !this.frozen.has(p.name)).map((p) => this.program(p, [this.leaseMap.get(name)!])));
+    await allSettled(this.nodes.filter((p) => p.name !== name && !this.frozen.has(p.name)).map((p) => this.program(p, [this.leaseMap.get(name)!])));
   }
 
   async freeze(nodes: readonly string[]): Promise<void> {
@@ -127,6 +128,6 @@ export class FlannelEmulator implements FlannelControl {
     if (leases.length === 0) return;
     const cmds = leases.map(peerCommands);
     // Two processes per node whatever the peer count: cluster bring-up stays linear in processes.
-    await Promise.all([ipBatch(node.ctx, node.netns, cmds.flatMap((c) => c.ip)), bridgeBatch(node.ctx, node.netns, cmds.flatMap((c) => c.bridge))]);
+    await allSettled<unknown>([ipBatch(node.ctx, node.netns, cmds.flatMap((c) => c.ip)), bridgeBatch(node.ctx, node.netns, cmds.flatMap((c) => c.bridge))]);
   }
 }

@@ -8,7 +8,8 @@ import { isRoot } from '../../doctor.ts';
 import { newRunId } from '../../runner.ts';
 import type { Cluster } from '../provider.ts';
 import { CountingHost } from './counting-host.ts';
-import { downAll, Ledger, runNamespaces } from './ledger.ts';
+import type { Host, HostSpawnOptions } from './host.ts';
+import { downAll, Ledger, runNamespaces, STATE_DIR } from './ledger.ts';
 import { LocalHost } from './local-host.ts';
 import { NetnsProvider } from './provider.ts';
 
@@ -79,6 +80,25 @@ describe.skipIf(!isRoot())('netns provider through the Host seam (needs root)', 
     expect(node1).toMatch(/### conntrack -S\ncpu=/);
   });
 
+  it('flannel.1 carries its lease\'s VtepMAC; a restart after the device is gone draws a new one that reaches running peers only', async () => {
+    const mac = async (node: string) => (JSON.parse((await cluster.node(node).exec(['ip', '-j', 'link', 'show', 'flannel.1'])).stdout) as { address: string }[])[0]!.address;
+    const leases = await cluster.flannel.leases();
+    for (const l of leases) expect(await mac(l.node), l.node).toBe(l.vtepMAC);
+    const old = leases.find((l) => l.node === 'node-3')!;
+    const vtepIP = old.subnet.split('/')[0]!;
+    await cluster.flannel.freeze(['node-2']);
+    await cluster.node('node-3').exec(['ip', 'link', 'del', 'flannel.1']);
+    await cluster.flannel.restart('node-3');
+    const fresh = (await cluster.flannel.leases()).find((l) => l.node === 'node-3')!;
+    expect(fresh.vtepMAC).not.toBe(old.vtepMAC);
+    expect(await mac('node-3')).toBe(fresh.vtepMAC);
+    const neigh = async (node: string) => (await cluster.node(node).exec(['ip', 'neigh', 'show', vtepIP, 'dev', 'flannel.1'])).stdout;
+    expect(await neigh('node-1')).toContain(fresh.vtepMAC);
+    expect(await neigh('node-2')).toContain(old.vtepMAC); // frozen: stale, as in seed 002
+    await cluster.flannel.thaw(['node-2']);
+    expect(await neigh('node-2')).toContain(fresh.vtepMAC);
+  });
+
   it('list() shows the kept run and down(runId) removes it through the Host', async () => {
     const runs = await provider.list();
     const mine = runs.find((r) => r.runId === runId);
@@ -98,5 +118,36 @@ describe.skipIf(!isRoot())('netns provider through the Host seam (needs root)', 
     expect(deleted.length).toBe(count);
     expect(teardown.some((c) => c.member === 'kill')).toBe(true);
     expect((await provider.list()).find((x) => x.runId === runId)).toBeUndefined();
+  });
+});
+
+/** A Host whose spawn of one DNS replica fails: the failure the provider must clean up after, mid-concurrency. */
+class FailingSpawnHost extends CountingHost {
+  constructor(private readonly failIn: string) {
+    super(new LocalHost());
+  }
+
+  override spawn(argv: readonly string[], opts: HostSpawnOptions): ReturnType<Host['spawn']> {
+    if (argv.includes(this.failIn) && argv.includes('unbound')) return Promise.reject(new Error(`injected: cannot start unbound in ${this.failIn}`));
+    return super.spawn(argv, opts);
+  }
+}
+
+describe.skipIf(!isRoot())('a bring-up that fails half-way (needs root)', () => {
+  const runId = newRunId();
+  afterAll(async () => {
+    await downAll(undefined, runId);
+  });
+
+  it('waits for the concurrent work in flight, then removes every namespace, process and file', async () => {
+    const host = new FailingSpawnHost(`vxc-${runId}-node-2-dns`);
+    const provider = new NetnsProvider({ host });
+    await expect(provider.up(loadTopology(`${CLUSTERS_DIR}/three-node.yaml`), { runId, clients: ['musl'] })).rejects.toThrow(/injected/);
+    // The two other replicas were started, concurrently with the failing one, and must be gone too.
+    expect(host.calls.filter((c) => c.member === 'spawn' && c.what.includes('unbound')).length).toBe(2);
+    expect(await runNamespaces(new LocalHost(), runId)).toEqual([]);
+    expect(await new LocalHost().exists(`${STATE_DIR}/${runId}`)).toBe(false);
+    const ps = (await new LocalHost().run(['ps', '-eo', 'args'])).stdout;
+    expect(ps).not.toContain(`${STATE_DIR}/${runId}/`);
   });
 });

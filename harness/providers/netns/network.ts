@@ -1,6 +1,7 @@
 import type { NodeSpec, Topology } from '../../config/topology.ts';
 import { NETNS_PREFIX } from './ledger.ts';
 import { NetnsNode, NetnsTarget, type NetnsContext } from './node.ts';
+import { allSettled } from './settle.ts';
 
 export const UNDERLAY_BRIDGE = 'br-underlay';
 
@@ -32,13 +33,6 @@ export async function addNamespaces(ctx: NetnsContext, names: readonly string[])
 /** New namespaces inherit ip_forward/rp_filter defaults that do not fit a node: set them explicitly. */
 async function setSysctls(ctx: NetnsContext, netns: string, sysctls: readonly string[]): Promise<void> {
   if (sysctls.length) await ctx.host.run(['ip', 'netns', 'exec', netns, 'sysctl', '-q', '-w', ...sysctls]);
-}
-
-/** A fresh namespace: recorded before it exists, loopback up, and the sysctls a Kubernetes node sets. */
-export async function addNamespace(ctx: NetnsContext, netns: string, sysctls: readonly string[]): Promise<void> {
-  await addNamespaces(ctx, [netns]);
-  await ipBatch(ctx, netns, ['link set lo up']);
-  await setSysctls(ctx, netns, sysctls);
 }
 
 export const NODE_SYSCTLS = [
@@ -80,9 +74,9 @@ export async function makeNodes(ctx: NetnsContext, runId: string, topo: Topology
       return [`link add ${hostSide} type veth peer name eth0 netns ${netns}`, `link set ${hostSide} master ${UNDERLAY_BRIDGE}`, `link set ${hostSide} up`];
     }),
   );
-  await Promise.all(
+  await allSettled(
     nodes.map(({ spec, netns }) =>
-      Promise.all([
+      allSettled<unknown>([
         ipBatch(ctx, netns, [
           'link set lo up',
           `addr add ${spec.ip}/${topo.underlay.bits} dev eth0`,

@@ -17,6 +17,7 @@ import { collectNetnsLogs } from './logs.ts';
 import { addNamespaces, makeFabric, makeNodes, netnsName } from './network.ts';
 import { NetnsNodeLocalDns } from './nodelocaldns.ts';
 import { NetnsClientPod, NetnsPod, type NetnsContext, type NetnsNode, type NetnsTarget } from './node.ts';
+import { allSettled } from './settle.ts';
 
 export const PROBE_BINARIES: Record<Libc, string> = {
   musl: join(ROOT, 'build', 'vxprobe-musl'),
@@ -114,23 +115,36 @@ const kernelAtLeast = (release: string, major: number, minor: number): boolean |
   return maj > major || (maj === major && min >= minor);
 };
 
-/** The kernel facilities of the host's kernel, from `uname -r` and its loaded or loadable modules. */
+/** The kernel's build options (CONFIG_X → y, m or n) from /proc/config.gz or /boot/config-<release>, if either exists. */
+async function kernelConfig(host: Host, release: string): Promise<Map<string, string>> {
+  const r = await host.run(['sh', '-c', 'zcat /proc/config.gz 2>/dev/null || cat "/boot/config-$1"', 'kconfig', release], { nothrow: true, timeoutMs: 5000 });
+  const out = new Map<string, string>();
+  for (const m of r.stdout.matchAll(/^(?:(CONFIG_\w+)=(\S+)|# (CONFIG_\w+) is not set)$/gm)) out.set(m[1] ?? m[3]!, m[2] ?? 'n');
+  return out;
+}
+
+/**
+ * The kernel facilities of the host's kernel, from `uname -r`, its build options and its loaded modules.
+ * A facility is false only when known absent; unknown stays undefined (a cell needing it is not skipped).
+ */
 export async function detectKernel(host: Host): Promise<Partial<Record<KernelFeature, boolean>>> {
   const release = (await host.run(['uname', '-r'], { timeoutMs: 5000 })).stdout.trim();
-  // Built in, loaded, or loadable: /sys/module/<m> or `modinfo` knows it.
-  const hasModule = async (m: string) =>
-    (await host.exists(`/sys/module/${m}`)) || (await host.run(['modinfo', '-n', m], { nothrow: true, timeoutMs: 5000 }).catch(() => undefined))?.exitCode === 0;
+  const config = await kernelConfig(host, release);
+  const has = async (option: string, module: string): Promise<boolean | undefined> => {
+    const c = config.get(option);
+    if (c === 'y' || c === 'm') return true;
+    if (await host.exists(`/sys/module/${module}`)) return true;
+    return c === 'n' ? false : undefined;
+  };
   const out: Partial<Record<KernelFeature, boolean>> = {};
+  const set = (k: KernelFeature, v: boolean | undefined) => v !== undefined && (out[k] = v);
   // skb:kfree_skb carries enum skb_drop_reason since 5.17.
-  const dropReasons = kernelAtLeast(release, 5, 17);
-  if (dropReasons !== undefined) out.dropReasons = dropReasons;
+  set('dropReasons', kernelAtLeast(release, 5, 17));
   // Dynamic sets whose elements the packet path also deletes (nft_dynset delete, d0a8d877da97, 5.4).
-  const dynset = kernelAtLeast(release, 5, 4);
-  // nf_tables is often built in without a /sys/module entry: ask nft itself.
-  const nft = async () => (await hasModule('nf_tables')) || (await host.run(['nft', 'list', 'tables'], { nothrow: true, timeoutMs: 5000 }).catch(() => undefined))?.exitCode === 0;
-  if (dynset !== undefined) out.nftDynamicSets = dynset && (await nft());
-  out.vxlan = await hasModule('vxlan');
-  out.conntrack = await hasModule('nf_conntrack');
+  const dynsetKernel = kernelAtLeast(release, 5, 4);
+  set('nftDynamicSets', dynsetKernel === false ? false : dynsetKernel && (await has('CONFIG_NF_TABLES', 'nf_tables')));
+  set('vxlan', await has('CONFIG_VXLAN', 'vxlan'));
+  set('conntrack', await has('CONFIG_NF_CONNTRACK', 'nf_conntrack'));
   return out;
 }
 
@@ -205,11 +219,11 @@ export class NetnsProvider implements Provider {
       await step('pods via CNI bridge + host-local', () => addPods(cluster, opts.clients));
       await step('kube-proxy (iptables)', async () => {
         const services = serviceEndpoints(topo, cluster);
-        await Promise.all(cluster.nodes.map((n) => n.exec(['iptables-restore', '-w', '5'], { input: natTable(topo, n.podSubnet, services) })));
+        await allSettled(cluster.nodes.map((n) => n.exec(['iptables-restore', '-w', '5'], { input: natTable(topo, n.podSubnet, services) })));
       });
       if (cluster.serverPods.length) {
         await step(`service endpoints (${cluster.serverPods.length})`, async () => {
-          await Promise.all(
+          await allSettled(
             cluster.serverPods.map((pod) => {
               const svc = topo.services.find((s) => pod.name.startsWith(`${s.name}-`))!;
               return pod.spawn([PROBE_BINARIES.glibc, '-L', String(svc.targetPort)], { name: 'server' });
@@ -224,6 +238,8 @@ export class NetnsProvider implements Provider {
         await cluster.clusterDns.start();
         await waitForDns(cluster);
       });
+      // The cluster answered through flannel.1 and kube-proxy's DNAT: the kernel has VXLAN and conntrack.
+      this.kernel = { ...this.kernel, vxlan: true, conntrack: true };
       return cluster;
     } catch (e) {
       // What was built so far tells why bring-up failed: collect it before it is removed.
@@ -252,7 +268,7 @@ async function addPods(cluster: NetnsCluster, clients: readonly Libc[]): Promise
   const ips = new Map<string, string>();
   const byNode = new Map<string, Plan[]>();
   for (const p of plans) byNode.set(p.node, [...(byNode.get(p.node) ?? []), p]);
-  await Promise.all(
+  await allSettled(
     [...byNode].map(async ([nodeName, nodePlans]) => {
       const node = cluster.node(nodeName);
       for (const p of nodePlans) ips.set(p.netns, (await addPod(ctx, topo, node, p.netns, p.name, { namespaceMade: true })).ip);
@@ -264,7 +280,7 @@ async function addPods(cluster: NetnsCluster, clients: readonly Libc[]): Promise
     else if (p.role === 'server') cluster.serverPods.push(new NetnsPod(p.name, p.netns, ctx, p.node, ip, 'server'));
     else cluster.clients[p.role] = new NetnsClientPod(p.name, p.netns, ctx, p.node, ip, p.role, [PROBE_BINARIES[p.role]]);
   }
-  await Promise.all(
+  await allSettled(
     Object.values(cluster.clients).map(async (pod) => {
       await pod.writeFile('/etc/resolv.conf', podResolvConf(topo));
       await pod.writeFile('/etc/hosts', POD_HOSTS);
