@@ -5,6 +5,8 @@ import { FAULTS } from './faults/index.ts';
 import type { Fault, Requirement } from './faults/fault.ts';
 import { MITIGATIONS } from './mitigations/index.ts';
 import type { Mitigation } from './mitigations/mitigation.ts';
+import { DEFAULT_CONFIDENCE } from './measure/confidence.ts';
+import { DEFAULT_CLEAN_TOLERANCE } from './measure/settle.ts';
 import type { ExpectationSpec } from './report/matrix.ts';
 
 /** A suite checked against the fault and mitigation registries and its topology: ready to run, nothing built yet. */
@@ -29,6 +31,8 @@ export interface ResolvedCell {
   /** suite ⊕ cell ⊕ --quick ⊕ --duration; a fault or mitigation may still change it when applied. */
   workload: Workload;
   expectation: ExpectationSpec;
+  /** The verdict's confidence, and the least time (s) before the runner may stop on a settled verdict (unset: measure/adaptive.ts's default). */
+  stop: { confidence: number; minS?: number };
   /** What the cell needs from the provider: unmet, it is skipped with the reason. */
   requirements: Requirement[];
 }
@@ -61,9 +65,9 @@ function forClient<T>(v: PerClient<T> | undefined, client: Libc): T | undefined 
 }
 
 function expectationOf(spec: CellSpec, client: Libc): ExpectationSpec {
-  if (spec.expect === 'clean') return { expect: 'clean', tolerance: spec.tolerance ?? 0, maxP99Ms: spec.maxP99Ms ?? 100 };
+  if (spec.expect === 'clean') return { expect: 'clean', tolerance: spec.tolerance ?? DEFAULT_CLEAN_TOLERANCE, maxP99Ms: spec.maxP99Ms ?? 100 };
   const stallMs = forClient(spec.stallMs, client);
-  return { expect: 'reproduces', affectedRate: forClient(spec.affectedRate, client) ?? [0.05, 1], ...(stallMs ? { stallMs } : {}) };
+  return { expect: 'reproduces', affectedRate: forClient(spec.affectedRate, client) ?? [0.01, 1], ...(stallMs ? { stallMs } : {}) };
 }
 
 function mergedWorkload(suite: Suite, spec: CellSpec, opts: ResolveOptions): Workload {
@@ -98,6 +102,7 @@ export function resolveCell(suite: Suite, spec: CellSpec, client: Libc, index: n
     mitigationParams,
     workload,
     expectation: expectationOf(spec, client),
+    stop: { confidence: spec.confidence ?? DEFAULT_CONFIDENCE, ...(spec.minS !== undefined ? { minS: spec.minS } : {}) },
     requirements,
   };
 }

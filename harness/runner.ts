@@ -10,10 +10,11 @@ import { UndoStack } from './exec/undo.ts';
 import { unmetRequirement, type Applied, type FaultContext } from './faults/fault.ts';
 import { classify, type Classified } from './measure/classify.ts';
 import { delta, snapshot } from './measure/counters.ts';
-import { runProbe } from './measure/probe.ts';
+import { measureAdaptive, settlerOptionsFor } from './measure/adaptive.ts';
+import { Settler, type Settlement } from './measure/settle.ts';
 import type { Progress } from './progress.ts';
 import type { Capabilities, Cluster, Provider } from './providers/provider.ts';
-import { failsRun, judge, SCHEMA_VERSION, type Cell, type Matrix, type Verdict } from './report/matrix.ts';
+import { errorKinds, failsRun, SCHEMA_VERSION, type Cell, type Matrix, type Verdict } from './report/matrix.ts';
 import { writeReports } from './report/write.ts';
 
 export interface RunOptions {
@@ -98,6 +99,22 @@ function toCell(
   };
 }
 
+/**
+ * What the settlement adds to a cell: the interval, its confidence, why and when measuring stopped. The counts
+ * are the decision's: affected lookups cut short in flight are in samples and affected (stopped.inFlight).
+ */
+export function settledFields(s: Settlement, inFlight: number, confidence: number): Pick<Cell, 'samples' | 'affected' | 'affectedRate' | 'affectedInterval' | 'confidence' | 'stopped'> {
+  const { samples, affected } = s.classified;
+  return {
+    samples,
+    affected,
+    affectedRate: samples ? affected / samples : 0,
+    affectedInterval: s.interval,
+    confidence,
+    stopped: { by: s.stoppedBy, afterSamples: samples, afterMs: Math.round(s.atMs), ...(inFlight ? { inFlight } : {}) },
+  };
+}
+
 /** The probe where the workload runs: the client pod, or its node's own namespace for node → Service traffic. */
 async function measure(cluster: Cluster, rc: ResolvedCell, wl: Workload, client: FaultContext['client'], undo: UndoStack) {
   const source = wl.source === 'node' ? cluster.nodeProbe(client.node) : client;
@@ -114,10 +131,11 @@ async function measure(cluster: Cluster, rc: ResolvedCell, wl: Workload, client:
   const probeArgs = connect
     ? { targets: connect.ips, connectPort: connect.port, threads: wl.threads, durationS: wl.durationS }
     : { targets: wl.targets, threads: wl.threads, durationS: wl.durationS, fresh: wl.fresh };
+  const settler = new Settler(rc.expectation, settlerOptionsFor(rc.expectation, wl, rc.stop));
   const before = await snapshot(cluster.nodes);
-  const out = await runProbe(source, probeArgs);
+  const out = await measureAdaptive(source, probeArgs, settler);
   const after = await snapshot(cluster.nodes);
-  return { samples: out.samples, counters: delta(before, after) };
+  return { samples: out.output.samples, settlement: out.settlement, inFlight: out.inFlight, counters: delta(before, after) };
 }
 
 export interface CellRunOptions {
@@ -156,12 +174,13 @@ export async function runCell(cluster: Cluster, caps: Capabilities, rc: Resolved
     const m = await measure(cluster, rc, wl, client, undo);
     const final = { ...(await fault.finalCounters?.()), ...(await mitigation.finalCounters?.()) };
     const c = classify(m.samples, wl.thresholdMs);
-    const { verdict, reason } = opts.dryRun ? { verdict: 'skipped' as const, reason: 'dry run: nothing measured' } : judge(rc.expectation, c);
+    const { verdict, reason } = opts.dryRun ? { verdict: 'skipped' as const, reason: 'dry run: nothing measured' } : { verdict: m.settlement.verdict, reason: `${m.settlement.reason}${errorKinds(c.errorsByKind)}` };
     result = toCell(rc, wl, cluster, c, verdict, reason, caps, {
       counters: { ...m.counters.total, ...fault.counters, ...mitigation.counters, ...final },
       countersByNode: m.counters.byNode,
       durationS: 0,
     });
+    if (!opts.dryRun) result = { ...result, ...settledFields(m.settlement, m.inFlight, rc.stop.confidence) };
   } catch (e) {
     if (e instanceof InterruptedError) {
       await undo.unwind();

@@ -47,6 +47,17 @@ const PerClient = <T extends z.ZodType>(t: T) => z.union([t, z.strictObject({ mu
 
 const Params = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
 
+/** How sure a verdict must be, and how soon the runner may stop measuring once it is (measure/settle.ts). */
+const stopFields = {
+  /** Confidence of the affected share's interval (default 0.95). */
+  confidence: z.number().gt(0).lt(1).optional(),
+  /** No verdict before this many seconds (default: one full stall period, at least 2 × thresholdMs); durationS is the cap. */
+  minS: z.number().min(0).optional(),
+};
+
+/** A share of exactly zero can never be shown by sampling: the interval's upper bound is never 0. */
+const Tolerance = z.number().gt(0, 'must be above 0: no sample shows a share of exactly 0 (e.g. 0.002)').max(1);
+
 /** What every cell has, whatever it expects. */
 const cellFields = {
   fault: z.string().default('none'),
@@ -64,6 +75,7 @@ const cellFields = {
   quick: z.boolean().default(true),
   /** Only for these clients (default: all of the suite's clients). */
   clients: z.array(z.enum(LIBCS)).optional(),
+  ...stopFields,
 };
 
 /**
@@ -74,7 +86,7 @@ const CellSpec = z.discriminatedUnion('expect', [
   z.strictObject({
     ...cellFields,
     expect: z.literal('reproduces'),
-    /** The share of affected lookups must fall in [min, max] (default [0.05, 1]). */
+    /** The 95 % interval of the share of affected lookups must lie in [min, max] (default [0.01, 1]). */
     affectedRate: PerClient(Range).optional(),
     /** The median latency of the affected lookups must fall in [min, max] ms (musl's 2.5 s, glibc's 5 s). */
     stallMs: PerClient(MsRange).optional(),
@@ -82,8 +94,8 @@ const CellSpec = z.discriminatedUnion('expect', [
   z.strictObject({
     ...cellFields,
     expect: z.literal('clean'),
-    /** The share of affected lookups tolerated (default 0: none). */
-    tolerance: Rate.optional(),
+    /** The share of affected lookups tolerated: the interval's upper bound must stay below it (default 0.002). */
+    tolerance: Tolerance.optional(),
     /** p99 must stay under this (default 100 ms). */
     maxP99Ms: z.number().positive().optional(),
   }),
@@ -99,6 +111,9 @@ const CellDefaults = z.strictObject({
   workload: WorkloadOverride,
   quick: z.boolean(),
   clients: z.array(z.enum(LIBCS)),
+  ...stopFields,
+  /** Only `clean` cells inherit it. */
+  tolerance: Tolerance,
 }).partial();
 
 /**
@@ -120,6 +135,7 @@ function withDefaults(raw: unknown): unknown {
       delete inherited.params;
     }
     if ('mitigation' in cell && cell.mitigation !== d.mitigation) delete inherited.mitigationParams;
+    if (cell.expect !== 'clean') delete inherited.tolerance;
     const out: Record<string, unknown> = { ...inherited, ...cell };
     for (const k of ['params', 'mitigationParams', 'workload']) {
       if (typeof inherited[k] === 'object' && typeof cell[k] === 'object') out[k] = { ...(inherited[k] as object), ...(cell[k] as object) };

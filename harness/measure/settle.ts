@@ -280,10 +280,12 @@ export class Settler {
   /**
    * The verdict to record, on every lookup the probe completed (after the runner let in-flight lookups
    * finish), with the stop that ended the measurement. Falls back to a stop at nowMs if none happened.
+   * `inFlight`: the probe was killed at nowMs, so lookups in flight then and already past the threshold
+   * count as affected (they are the stalls the kill cut short).
    */
-  finish(nowMs: number): Settlement {
-    const stop = this.settlement ?? this.settle('cap', nowMs);
-    const c = this.classified();
+  finish(nowMs: number, inFlight = false): Settlement {
+    const c = this.classified(inFlight ? nowMs : undefined);
+    const stop = this.settlement ?? this.settle('cap', nowMs, c);
     const d = decide(this.expectation, c, this.options);
     return { ...d, reason: `${d.reason}; ${stop.stopped}`, stoppedBy: stop.stoppedBy, atMs: stop.atMs, classified: c, stopped: stop.stopped };
   }

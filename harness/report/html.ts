@@ -4,7 +4,8 @@ import { JsHistogram, decodeFromCompressedBase64 } from 'hdr-histogram-js';
 import type { Cell, Matrix, Verdict } from './matrix.ts';
 import {
   VERDICTS,
-  affectedRateOf,
+  fmtAffected,
+  fmtStopped,
   cellName,
   countVerdicts,
   errorKinds,
@@ -116,7 +117,7 @@ export function referenceOf(c: Cell, cells: readonly Cell[]): { cell: Cell; role
 
 // ---- colours ----
 
-const VERDICT_HUE: Record<Verdict, number> = { pass: 140, fail: 2, 'not-reproduced': 38, skipped: 210, error: 300 };
+const VERDICT_HUE: Record<Verdict, number> = { pass: 140, fail: 2, 'not-reproduced': 38, inconclusive: 265, skipped: 210, error: 300 };
 
 /**
  * Heat-map shade: hue by verdict, depth by p99 on a log scale from the fastest p99 of the run to the cell's
@@ -135,7 +136,7 @@ function verdictColor(v: Verdict): string {
 }
 
 // Plain glyphs in a coloured disc instead of emoji: they render without an emoji font (CI screenshots, old desktops).
-const BADGE_GLYPH: Record<Verdict, string> = { pass: '✓', fail: '✗', 'not-reproduced': '!', skipped: '–', error: '‼' };
+const BADGE_GLYPH: Record<Verdict, string> = { pass: '✓', fail: '✗', 'not-reproduced': '!', inconclusive: '?', skipped: '–', error: '‼' };
 function badge(v: Verdict): string {
   return `<span class="badge" style="background:${verdictColor(v)}" role="img" aria-label="${esc(v)}">${BADGE_GLYPH[v]}</span>`;
 }
@@ -176,7 +177,7 @@ function heatMap(m: Matrix, ids: Map<Cell, string>): string {
       return (
         `<td class="heat" style="background:${bg};color:${fg}" title="${esc(c.reason)}">` +
         `<a href="#${ids.get(c)}" style="color:${fg}">${badge(c.verdict)} ${esc(c.verdict)}` +
-        `<span class="num">p99 ${esc(fmtMs(c.p99Ms))} ms</span><span class="num">${esc(fmtPct(affectedRateOf(c)))} affected</span></a></td>`
+        `<span class="num">p99 ${esc(fmtMs(c.p99Ms))} ms</span><span class="num">${esc(fmtAffected(c))} affected</span></a></td>`
       );
     });
     return `<tr>${lead.join('')}${tds.join('')}</tr>`;
@@ -186,7 +187,7 @@ function heatMap(m: Matrix, ids: Map<Cell, string>): string {
     `<tbody>${body.join('')}</tbody></table>` +
     `<p class="legend">Hue: verdict (${VERDICTS.map((v) => `${badge(v)} ${esc(v)}`).join(' ')}). ` +
     `Depth: p99 on a log scale, from the run's fastest p99 (${esc(fmtMs(fastest))} ms, light) to each cell's threshold (dark). ` +
-    `Affected = failed or slower than the threshold. Click a cell for its distribution.</p>`
+    `Affected = failed or slower than the threshold, with its confidence interval. Click a cell for its distribution.</p>`
   );
 }
 
@@ -256,7 +257,8 @@ function card(c: Cell, id: string, m: Matrix, withTarget: boolean): { html: stri
     ['samples', `${c.samples} (${c.threads} threads, ${fmtSeconds(c.durationS)}${c.fresh ? ', fresh resolver per lookup' : ''})`],
     ['errors', `${c.errors} (${fmtPct(c.errorRate)})${kinds ? ` — ${kinds}` : ''}`],
     [`over ${fmtMs(c.thresholdMs)} ms`, String(c.overThreshold)],
-    ['affected', fmtPct(affectedRateOf(c))],
+    ['affected', `${fmtAffected(c)}${c.affectedInterval ? ` (${Math.round((c.confidence ?? 0.95) * 100)} % interval)` : ''}`],
+    ...(c.stopped ? [['stopped', fmtStopped(c)] as [string, string]] : []),
     ['p50 / p90 / p99', `${fmtMs(c.p50Ms)} / ${fmtMs(c.p90Ms)} / ${fmtMs(c.p99Ms)} ms`],
     ['p99.9 / max', `${fmtMs(c.p999Ms)} / ${fmtMs(c.maxMs)} ms`],
     ['workload', `${c.workload} ${c.target}`],

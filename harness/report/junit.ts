@@ -1,5 +1,5 @@
 import { cellFailsRun, type Cell, type Matrix } from './matrix.ts';
-import { cellName, errorKinds, fmtMs, fmtPct, affectedRateOf, hasManyTargets, hostPairs } from './markdown.ts';
+import { cellName, errorKinds, fmtAffected, fmtMs, fmtPct, fmtStopped, hasManyTargets, hostPairs } from './markdown.ts';
 
 // Characters XML 1.0 cannot carry at all (C0 controls other than tab/LF/CR, lone surrogates, U+FFFE/F).
 const INVALID_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
@@ -30,8 +30,9 @@ function measured(c: Cell): string {
   const kinds = errorKinds(c);
   return (
     `samples ${c.samples}, errors ${c.errors} (${fmtPct(c.errorRate)})${kinds ? ` [${kinds}]` : ''}, ` +
-    `over ${fmtMs(c.thresholdMs)} ms ${c.overThreshold}, affected ${fmtPct(affectedRateOf(c))}, ` +
-    `p50 ${fmtMs(c.p50Ms)} ms, p99 ${fmtMs(c.p99Ms)} ms, max ${fmtMs(c.maxMs)} ms; expected ${c.expectation}`
+    `over ${fmtMs(c.thresholdMs)} ms ${c.overThreshold}, affected ${fmtAffected(c)}, ` +
+    `p50 ${fmtMs(c.p50Ms)} ms, p99 ${fmtMs(c.p99Ms)} ms, max ${fmtMs(c.maxMs)} ms; expected ${c.expectation}` +
+    (c.stopped ? `; ${fmtStopped(c)}` : '')
   );
 }
 
@@ -42,7 +43,7 @@ function counters(c: Cell): string {
 
 /**
  * One testcase per cell, failing exactly when the run's exit code counts it (cellFailsRun); a cell that threw
- * is an <error>. A
+ * is an <error>; an `inconclusive` one is a <failure> of that type. A
  * `not-reproduced` cell that is a finding (native fault, real components) is skipped with its reason:
  * it proves nothing about its mitigations, so it must not read as green either.
  */

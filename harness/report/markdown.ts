@@ -1,9 +1,10 @@
 import { appendFile } from 'node:fs/promises';
+import { fmtShareWithInterval } from '../measure/confidence.ts';
 import { VERDICTS, type Cell, type Matrix, type Verdict } from './matrix.ts';
 
 // ---- shared by every reporter: how a cell is named, grouped and formatted ----
 
-export const VERDICT_MARK: Record<Verdict, string> = { pass: '✅', fail: '❌', 'not-reproduced': '⚠️', skipped: '⏭️', error: '💥' };
+export const VERDICT_MARK: Record<Verdict, string> = { pass: '✅', fail: '❌', 'not-reproduced': '⚠️', inconclusive: '❔', skipped: '⏭️', error: '💥' };
 export { VERDICTS };
 
 /** `mac-churn(stale-peers)`; a baseline is just `none` (its mode is `none` too). */
@@ -48,7 +49,7 @@ export function pivot(cells: readonly Cell[]): { withTarget: boolean; mitigation
 }
 
 export function countVerdicts(cells: readonly Cell[]): Record<Verdict, number> {
-  const n: Record<Verdict, number> = { pass: 0, fail: 0, 'not-reproduced': 0, skipped: 0, error: 0 };
+  const n: Record<Verdict, number> = { pass: 0, fail: 0, 'not-reproduced': 0, inconclusive: 0, skipped: 0, error: 0 };
   for (const c of cells) n[c.verdict] = (n[c.verdict] ?? 0) + 1;
   return n;
 }
@@ -57,6 +58,19 @@ export function countVerdicts(cells: readonly Cell[]): Record<Verdict, number> {
 /** The cell's affected share as classify counted it (loadMatrix fills it for matrices written before it existed). */
 export function affectedRateOf(c: Cell): number {
   return c.affectedRate;
+}
+
+/** "33 % (24–43 %)": the affected share with its interval; older matrices (no interval) the share alone. */
+export function fmtAffected(c: Cell): string {
+  return c.affectedInterval ? fmtShareWithInterval(affectedRateOf(c), c.affectedInterval) : fmtPct(affectedRateOf(c));
+}
+
+/** "settled after 3,100 lookups, 0.4 s" or "stopped at the cap after …"; '' for cells measured before stopping existed. */
+export function fmtStopped(c: Cell): string {
+  const s = c.stopped;
+  if (!s) return '';
+  const what = `${s.afterSamples.toLocaleString('en-US')} lookup${s.afterSamples === 1 ? '' : 's'}, ${(s.afterMs / 1000).toFixed(1)} s`;
+  return `${s.by === 'settled' ? 'settled' : 'stopped at the cap'} after ${what}`;
 }
 
 /** Milliseconds with precision that suits the magnitude: 0.83, 12.4, 5,012. */
@@ -97,6 +111,7 @@ export function headline(m: Matrix): { verdict: Verdict; mark: string; text: str
   const of = (verdict: Verdict, text: string) => ({ verdict, mark: VERDICT_MARK[verdict], text });
   if (total === 0) return of('fail', 'no cells were measured');
   if (m.failed > 0) return of('fail', `${m.failed} of ${total} cells failed`);
+  if (n.inconclusive > 0) return of('inconclusive', `${n.inconclusive} of ${total} cells were inconclusive`);
   if (n['not-reproduced'] > 0) return of('not-reproduced', `${n['not-reproduced']} of ${total} cells did not reproduce the symptom`);
   return of('pass', `all ${total} cells met their expectation`);
 }
@@ -134,7 +149,7 @@ function matrixTable(m: Matrix): string {
     ...(withTarget ? [md(first.workload), code(first.target)] : []),
     ...mitigations.map((mit) => {
       const c = byMitigation.get(mit);
-      return c ? `${VERDICT_MARK[c.verdict]} p99 ${fmtMs(c.p99Ms)} ms · ${fmtPct(affectedRateOf(c))} affected` : '—';
+      return c ? `${VERDICT_MARK[c.verdict]} p99 ${fmtMs(c.p99Ms)} ms · ${md(fmtAffected(c))} affected` : '—';
     }),
   ]);
   return table(header, body);
@@ -142,8 +157,8 @@ function matrixTable(m: Matrix): string {
 
 function cellsTable(m: Matrix): string {
   const withTarget = hasManyTargets(m.cells);
-  const header = ['cell', 'verdict', 'expected', 'samples', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'threshold ms', 'affected'];
-  const align: ('l' | 'r')[] = ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'];
+  const header = ['cell', 'verdict', 'expected', 'samples', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'threshold ms', 'affected', 'stopped'];
+  const align: ('l' | 'r')[] = ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'];
   const body = m.cells.map((c) => {
     const kinds = errorKinds(c);
     return [
@@ -156,7 +171,8 @@ function cellsTable(m: Matrix): string {
       fmtMs(c.maxMs),
       `${fmtPct(c.errorRate)}${kinds ? ` (${md(kinds)})` : ''}`,
       fmtMs(c.thresholdMs),
-      fmtPct(affectedRateOf(c)),
+      md(fmtAffected(c)),
+      md(fmtStopped(c)),
     ];
   });
   return table(header, body, align);
@@ -176,6 +192,8 @@ function environment(m: Matrix): string {
   return ['### Environment', '', parts.join(' · '), '', run.join(' · ')].join('\n');
 }
 
+const pctOf = (confidence: number | undefined) => `${Math.round((confidence ?? 0.95) * 100)} %`;
+
 /** A GitHub-flavoured Markdown report sized for a job summary. */
 export function renderMarkdown(m: Matrix): string {
   const head = headline(m);
@@ -192,7 +210,7 @@ export function renderMarkdown(m: Matrix): string {
     '',
     '### Matrix',
     '',
-    `Per cell: verdict, p99 latency and the share of lookups affected (failed or slower than the cell's threshold). ${VERDICT_MARK.pass} met its expectation · ${VERDICT_MARK.fail} broke it · ${VERDICT_MARK['not-reproduced']} the symptom did not reproduce (a result, not a pass) · ${VERDICT_MARK.skipped} skipped: the provider cannot do what the cell needs · ${VERDICT_MARK.error} the cell threw; its changes were undone.`,
+    `Per cell: verdict, p99 latency and the share of lookups affected (failed or slower than the cell's threshold) with its ${pctOf(only?.confidence)} interval. ${VERDICT_MARK.pass} met its expectation · ${VERDICT_MARK.fail} broke it · ${VERDICT_MARK['not-reproduced']} the symptom did not reproduce (a result, not a pass) · ${VERDICT_MARK.inconclusive} inconclusive: the interval did not decide within the cell's time · ${VERDICT_MARK.skipped} skipped: the provider cannot do what the cell needs · ${VERDICT_MARK.error} the cell threw; its changes were undone.`,
     '',
     matrixTable(m),
     '',

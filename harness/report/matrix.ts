@@ -1,3 +1,6 @@
+import { DEFAULT_CONFIDENCE } from '../measure/confidence.ts';
+import { DEFAULT_DECIDE_OPTIONS, decide, minAffectedForStallAt, minSamplesForP99At } from '../measure/settle.ts';
+
 /** The matrix JSON contract (DESIGN.md). Fields may be added; none renamed or dropped without a schemaVersion bump. */
 export const SCHEMA_VERSION = 1;
 
@@ -5,9 +8,10 @@ export type Expectation = 'reproduces' | 'clean';
 /**
  * `skipped`: the provider cannot do what the cell needs (the reason says what), nothing was measured.
  * `error`: the cell threw (the reason carries the message); its changes were undone and the run went on.
+ * `inconclusive`: measured to its cap without the interval deciding either way (the reason gives it).
  */
-export type Verdict = 'pass' | 'fail' | 'not-reproduced' | 'skipped' | 'error';
-export const VERDICTS: readonly Verdict[] = ['pass', 'fail', 'not-reproduced', 'skipped', 'error'];
+export type Verdict = 'pass' | 'fail' | 'not-reproduced' | 'inconclusive' | 'skipped' | 'error';
+export const VERDICTS: readonly Verdict[] = ['pass', 'fail', 'not-reproduced', 'inconclusive', 'skipped', 'error'];
 
 export interface Cell {
   client: string;
@@ -57,6 +61,15 @@ export interface Cell {
   affected?: number;
   /** Whether this cell's verdict makes the run exit non-zero (decided once, by failsRun). */
   failsRun?: boolean;
+  /** The affected share's two-sided interval [lo, hi] at `confidence` (measure/confidence.ts). */
+  affectedInterval?: [number, number];
+  /** The confidence the verdict was decided at (0.95 unless the suite says otherwise). */
+  confidence?: number;
+  /**
+   * Why and when measuring stopped: `settled` = the verdict was decided before the cap, `cap` = the cell's
+   * duration ran out. afterSamples counts the lookups judged (affected ones still in flight included: `inFlight`).
+   */
+  stopped?: { by: 'settled' | 'cap'; afterSamples: number; afterMs: number; inFlight?: number };
 }
 
 export interface Matrix {
@@ -105,45 +118,35 @@ export interface Measured {
 }
 
 /**
- * The verdict for one cell, as data in, words out. A `reproduces` cell that shows no symptom is
- * `not-reproduced` (a result, not a pass); a `clean` cell with symptoms fails.
+ * The verdict for a whole measurement at the given confidence: measure/settle.ts's decide(), the one rule the
+ * runner's Settler also stops by. A `reproduces` cell whose interval lies below its range is `not-reproduced`
+ * (a result, not a pass); one the interval cannot place is `inconclusive`; a `clean` cell with symptoms fails.
  */
-export function judge(spec: ExpectationSpec, m: Measured): { verdict: Verdict; reason: string } {
-  const affected = m.affected;
-  const rate = m.samples > 0 ? affected / m.samples : 0;
-  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-  const kinds = Object.entries(m.errorsByKind)
+export function judge(spec: ExpectationSpec, m: Measured, confidence = DEFAULT_CONFIDENCE): { verdict: Verdict; reason: string; interval: [number, number] } {
+  const d = decide(spec, m, { ...DEFAULT_DECIDE_OPTIONS, confidence, minAffectedForStall: minAffectedForStallAt(confidence), minSamplesForP99: minSamplesForP99At(confidence) });
+  return { verdict: d.verdict, reason: `${d.reason}${errorKinds(m.errorsByKind)}`, interval: d.interval };
+}
+
+/** ", errors EAI_AGAIN×3, ETIMEDOUT×1" or nothing. */
+export function errorKinds(errorsByKind: Record<string, number>): string {
+  const kinds = Object.entries(errorsByKind)
     .filter(([, n]) => n > 0)
     .map(([k, n]) => `${k}×${n}`)
     .join(', ');
-  const seen = `${affected}/${m.samples} affected (${pct(rate)})${kinds ? `, errors ${kinds}` : ''}, p99 ${m.p99Ms.toFixed(1)} ms`;
-  if (m.samples === 0) return { verdict: 'fail', reason: 'no samples were measured' };
-  if (spec.expect === 'clean') {
-    if (rate > spec.tolerance) return { verdict: 'fail', reason: `expected clean (≤ ${pct(spec.tolerance)} affected), saw ${seen}` };
-    if (m.p99Ms > spec.maxP99Ms) return { verdict: 'fail', reason: `expected clean (p99 ≤ ${spec.maxP99Ms} ms), saw ${seen}` };
-    return { verdict: 'pass', reason: `clean as expected: ${seen}` };
-  }
-  const [lo, hi] = spec.affectedRate;
-  if (rate < lo) return { verdict: 'not-reproduced', reason: `expected the symptom (≥ ${pct(lo)} affected), saw ${seen}` };
-  if (rate > hi) return { verdict: 'fail', reason: `expected ${pct(lo)}–${pct(hi)} affected, saw ${seen}` };
-  if (spec.stallMs) {
-    const [slo, shi] = spec.stallMs;
-    const withStall = `${seen}, affected lookups' median ${m.stallP50Ms.toFixed(0)} ms`;
-    if (m.stallP50Ms < slo || m.stallP50Ms > shi) return { verdict: 'fail', reason: `expected stalls of ${slo}–${shi} ms (median of affected lookups), saw ${withStall}` };
-    return { verdict: 'pass', reason: `reproduced as expected: ${withStall}` };
-  }
-  return { verdict: 'pass', reason: `reproduced as expected: ${seen}` };
+  return kinds ? `; errors ${kinds}` : '';
 }
 
 /**
- * The one place that decides whether a verdict makes the run exit non-zero. `fail` and `error` always do;
+ * The one place that decides whether a verdict makes the run exit non-zero. `fail`, `error` and `inconclusive` always do;
  * `skipped` never does. `not-reproduced` does only where the harness itself guarantees the symptom: a fault
  * that is not `native` on a provider whose capabilities say symptomsGuaranteed (an emulated control plane,
  * where not reproducing means the harness broke). A `native` fault (does this kernel still have the bug?)
  * and any fault on real components (did this version fix it?) report it as a finding.
  */
 export function failsRun(verdict: Verdict, faultMode: string, symptomsGuaranteed: boolean): boolean {
-  if (verdict === 'fail' || verdict === 'error') return true;
+  // `inconclusive` fails too: a gate that passes on a measurement which showed nothing either way is green by
+  // luck; the reason names the interval, and the fix (a longer cap, a wider range) is the suite's to make.
+  if (verdict === 'fail' || verdict === 'error' || verdict === 'inconclusive') return true;
   return verdict === 'not-reproduced' && faultMode !== 'native' && symptomsGuaranteed;
 }
 

@@ -1,3 +1,4 @@
+import { fmtAffected } from './markdown.ts';
 import type { Cell, Matrix } from './matrix.ts';
 
 const pad = (s: string, n: number, right = false) => (right ? s.padStart(n) : s.padEnd(n));
@@ -7,18 +8,19 @@ const label = (x: Cell) => `${x.name ? `${x.client} (${x.name})` : x.client} × 
 /** The matrix as a plain table for a terminal or a CI log. */
 export function renderTerminal(m: Matrix, color = false): string {
   const c = (code: number, s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
-  const head = ['client', 'fault(mode)', 'mitigation', 'samples', 'affected', 'errors', 'p50 ms', 'p99 ms', 'max ms', `>${m.cells[0]?.thresholdMs ?? 1000}ms`, 'expect', 'verdict'];
+  const head = ['client', 'fault(mode)', 'mitigation', 'samples', 'affected', 'errors', 'p50 ms', 'p99 ms', 'max ms', `>${m.cells[0]?.thresholdMs ?? 1000}ms`, 'stopped', 'expect', 'verdict'];
   const rows = m.cells.map((x) => [
     x.name ? `${x.client} (${x.name})` : x.client,
     x.fault === 'none' ? 'none' : `${x.fault}(${x.faultMode})`,
     x.mitigation,
     String(x.samples),
-    `${(x.affectedRate * 100).toFixed(1)}%`,
+    fmtAffected(x),
     Object.entries(x.errorsByKind).map(([k, v]) => `${k}:${v}`).join(' ') || '0',
     x.p50Ms.toFixed(2),
     x.p99Ms.toFixed(1),
     x.maxMs.toFixed(1),
     String(x.overThreshold),
+    x.stopped ? `${x.stopped.by === 'settled' ? 'settled' : 'cap'} ${(x.stopped.afterMs / 1000).toFixed(1)} s` : '',
     x.expectation,
     x.verdict,
   ]);
@@ -32,7 +34,7 @@ export function renderTerminal(m: Matrix, color = false): string {
     line(widths.map((w) => '-'.repeat(w))),
     ...rows.map((r) => {
       const l = line(r);
-      return color ? l.replace(new RegExp(`${r[11]}$`), c(verdictColor(r[11]!), r[11]!)) : l;
+      return color ? l.replace(new RegExp(`${r[12]}$`), c(verdictColor(r[12]!), r[12]!)) : l;
     }),
   ];
   const bad = m.cells.filter((x) => x.verdict !== 'pass');

@@ -101,6 +101,10 @@ function problemsOf(raw: Record<string, unknown>): string[] {
       const cell = c as Record<string, unknown>;
       check(`cells[${i}].`, cell, CELL_FIELDS);
       if (typeof cell.verdict === 'string' && !VERDICT_VALUES.has(cell.verdict)) problems.push(`cells[${i}].verdict: unknown verdict "${cell.verdict}"`);
+      const iv = cell.affectedInterval;
+      if (iv !== undefined && !(Array.isArray(iv) && iv.length === 2 && iv.every((x) => typeof x === 'number' && x >= 0 && x <= 1) && iv[0] <= iv[1])) {
+        problems.push(`cells[${i}].affectedInterval: expected [lo, hi] with 0 ≤ lo ≤ hi ≤ 1, got ${JSON.stringify(iv)}`);
+      }
     });
   return problems;
 }
