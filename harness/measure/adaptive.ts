@@ -78,15 +78,17 @@ export interface AdaptiveResult {
 }
 
 /**
- * Runs the probe until the settler's verdict is settled or the cap is reached, then stops it. A probe killed
- * early drops its in-flight lookups; those already past the threshold are counted as affected (finish with
- * inFlight), at the probe's own stop time (its `# stopped` trailer).
+ * Runs the probe until the settler's verdict is settled, then stops it, or to its own end (the cap). A probe
+ * killed early drops its in-flight lookups; those already past the threshold are counted as affected (finish
+ * with inFlight), at the probe's own stop time (its `# stopped` trailer).
  */
 export async function measureAdaptive(target: ProbeTarget, args: ProbeArgs, settler: Settler): Promise<AdaptiveResult> {
   const stop = new AbortController();
   const clock = new ProbeClock();
+  // At the cap the probe is left to end on its own (its -d is the cap): the stalls in flight then complete and
+  // count, as they did before cells could stop early. Only a settled verdict kills it.
   const look = () => {
-    if (!stop.signal.aborted && settler.settled(clock.nowMs())) stop.abort();
+    if (!stop.signal.aborted && settler.settled(clock.nowMs())?.stoppedBy === 'settled') stop.abort();
   };
   const tick = setInterval(look, LOOK_TICK_MS);
   let output: ProbeOutput;

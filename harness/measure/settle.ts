@@ -243,6 +243,13 @@ export class Settler {
     return pending;
   }
 
+  /** The counts as of nowMs with every thread's lookup in flight counted affected: the most the share can be. */
+  private inFlightAffected(nowMs: number): Classified {
+    const c = this.classified(nowMs);
+    const young = this.lastEndUs.length - this.pendingAffected(nowMs);
+    return { ...c, samples: c.samples + young, affected: c.affected + young };
+  }
+
   /** The counts as of nowMs: completed lookups, plus in-flight ones already past the threshold when threads are known. */
   classified(nowMs?: number): Classified {
     const pending = nowMs === undefined ? 0 : this.pendingAffected(nowMs);
@@ -274,6 +281,12 @@ export class Settler {
     if (c.samples === 0) return undefined;
     const early = decide(this.expectation, c, { ...o, confidence: c.affected === 0 ? o.confidence : o.earlyConfidence });
     if (early.verdict === 'inconclusive') return undefined;
+    // Stalls are the lookups still in flight, so the lookups completed so far undercount them (by up to one per
+    // thread). A reproducing cell stops only if the verdict holds with every lookup in flight counted affected too.
+    if (this.expectation.expect === 'reproduces' && this.lastEndUs.length > 0) {
+      const worst = decide(this.expectation, this.inFlightAffected(nowMs), { ...o, confidence: o.earlyConfidence });
+      if (worst.verdict !== early.verdict) return undefined;
+    }
     return (this.settlement = this.settle('settled', nowMs, c));
   }
 
