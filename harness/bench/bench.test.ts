@@ -7,6 +7,7 @@ import { dnsPackets, LINKTYPE_ETHERNET, parsePcap, parseTcpdumpStats, PCAP_MAGIC
 import { evaluateTargets, renderMarkdown } from './render.ts';
 import { linearFit, median, parseDnsperf, percentile } from './stats.ts';
 import { nodeTopology, nodeTopologyYaml, TEMPLATE_TOPOLOGY } from './topology.ts';
+import { verdictAgreement } from './agreement.ts';
 
 // --- a pcap written byte by byte ------------------------------------------------------------------------
 
@@ -329,5 +330,43 @@ describe('targets and Markdown', () => {
       const widths = block.split('\n').filter(Boolean).map((l) => l.split(/(?<!\\)\|/).length);
       expect(new Set(widths).size).toBe(1);
     }
+  });
+});
+
+describe('suite wall time and verdict agreement (issue 14)', () => {
+  const run = (suite: string, rep: number, wallS: number, cellVerdicts: Record<string, string>, quick = true) => ({
+    suite, quick, rep, runId: `abc123-${suite}${rep}`, wallS, cells: Object.keys(cellVerdicts).length, failed: 0, verdicts: {}, cellVerdicts, reportDir: '',
+  });
+
+  it('verdictAgreement: per suite, the cells whose verdict changed between --quick runs, in run order', () => {
+    const g = verdictAgreement([
+      run('flannel-arp', 1, 30, { a: 'pass', b: 'pass' }),
+      run('conntrack-race', 1, 60, { n: 'not-reproduced' }),
+      run('flannel-arp', 2, 31, { a: 'pass', b: 'inconclusive' }),
+      run('conntrack-race', 2, 61, { n: 'not-reproduced' }),
+      run('flannel-arp', 1, 90, { a: 'fail', b: 'fail' }, false),
+    ]);
+    expect(g).toEqual([
+      { suite: 'flannel-arp', runs: 2, cells: 2, unanimous: 1, changed: [{ cell: 'b', verdicts: ['pass', 'inconclusive'] }] },
+      { suite: 'conntrack-race', runs: 2, cells: 1, unanimous: 1, changed: [] },
+    ]);
+  });
+
+  it('targets: the quick suites back to back against 2 min, each full suite against 5 min, agreement on every cell', () => {
+    const r = result();
+    r.suites = {
+      runs: [run('flannel-arp', 1, 30, { a: 'pass' }), run('dead-upstream', 1, 100, { a: 'pass' }), run('flannel-arp', 2, 31, { a: 'fail' }), run('dead-upstream', 2, 98, { a: 'pass' }), run('dead-upstream', 1, 320, { a: 'pass' }, false)],
+      skipped: [],
+      quickTotalS: 130,
+    };
+    r.suites.agreement = verdictAgreement(r.suites.runs);
+    const t = Object.fromEntries(evaluateTargets(r).map((x) => [x.id, x]));
+    expect(t['suite.quick']).toMatchObject({ what: '2 suites --quick back to back', measured: '130.0 s', pass: false });
+    expect(t['suite.full.dead-upstream']).toMatchObject({ pass: false, measured: '320.0 s' });
+    expect(t['suite.agreement']).toMatchObject({ measured: '1 of 2 cells', pass: false });
+    r.targets = evaluateTargets(r);
+    const md = renderMarkdown(r);
+    expect(md).toContain('| flannel-arp | 2 | 1 | 0 | a: pass → fail |');
+    expect(md).toContain('| flannel-arp --quick #2 | 1 | 31.0 s |');
   });
 });

@@ -18,6 +18,7 @@ import { NetnsClientPod, NetnsNode, type NetnsContext } from '../providers/netns
 import { NetnsProvider, PROBE_BINARIES } from '../providers/netns/provider.ts';
 import type { Cluster, ClientPod, Libc } from '../providers/provider.ts';
 import { newRunId, runSuite } from '../runner.ts';
+import { verdictAgreement } from './agreement.ts';
 import { benchDrops } from './drops.ts';
 import { startCapture, STALL_TABLE, stallDrops, stallRuleset, withNameserver } from './capture.ts';
 import {
@@ -400,8 +401,17 @@ export async function benchHeadroom(cluster: Cluster, dir: string, quick: boolea
   return { runs };
 }
 
-/** 4. Suite wall time: flannel-arp --quick, and the full matrix unless the bench is quick. */
-export async function benchSuites(provider: NetnsProvider, benchId: string, dir: string, quick: boolean, log: (s: string) => void): Promise<SuitesResult> {
+/** The suites a PR runs, timed and repeated by the bench. */
+export const BENCH_SUITES = ['flannel-arp', 'checksum-offload', 'dead-upstream', 'conntrack-race'] as const;
+
+/** How often each suite runs --quick: verdict agreement needs at least two. */
+export const QUICK_REPS = { quick: 2, full: 3 } as const;
+
+/**
+ * 4. Suite wall time and verdict agreement: each PR suite --quick several times (the first runs back to back
+ * give the PR's wall time), and each full matrix once unless the bench is quick.
+ */
+export async function benchSuites(provider: NetnsProvider, benchId: string, dir: string, quick: boolean, log: (s: string) => void, suites: readonly string[] = BENCH_SUITES): Promise<SuitesResult> {
   const progress: Progress = {
     step: () => undefined,
     done: (n, ms) => log(`    ✓ ${n}${ms !== undefined ? ` (${ms} ms)` : ''}`),
@@ -409,21 +419,31 @@ export async function benchSuites(provider: NetnsProvider, benchId: string, dir:
     warn: (m) => log(`    ! ${m}`),
   };
   const result: SuitesResult = { runs: [], skipped: [] };
-  const prepared = prepareSuite('flannel-arp');
-  for (const q of [true, false]) {
-    if (!q && quick) {
-      result.skipped.push({ what: 'flannel-arp full', reason: 'bench --quick' });
-      continue;
-    }
-    const runId = `${benchId}-arp${q ? 'q' : 'f'}`;
+  const reps = quick ? QUICK_REPS.quick : QUICK_REPS.full;
+  const once = async (name: string, q: boolean, rep: number) => {
+    const prepared = prepareSuite(name);
+    const runId = `${benchId}-${name.replace(/[^a-z0-9]/g, '').slice(0, 6)}${q ? 'q' : 'f'}${rep}`;
     const outDir = join(dir, 'suites');
     const t0 = performance.now();
     const { matrix } = await runSuite({ prepared, provider, quick: q, keep: false, outDir, progress, runId });
     const wallS = (performance.now() - t0) / 1000;
     const verdicts: Record<string, number> = {};
-    for (const c of matrix.cells) verdicts[c.verdict] = (verdicts[c.verdict] ?? 0) + 1;
-    result.runs.push({ suite: prepared.suite.name, quick: q, runId, wallS: Math.round(wallS * 10) / 10, cells: matrix.cells.length, failed: matrix.failed, verdicts, reportDir: relative(dir, join(outDir, runId)) });
-    log(`  flannel-arp${q ? ' --quick' : ''}: ${matrix.cells.length} cells in ${fmtMs(wallS * 1000)}`);
+    const cellVerdicts: Record<string, string> = {};
+    for (const c of matrix.cells) {
+      verdicts[c.verdict] = (verdicts[c.verdict] ?? 0) + 1;
+      cellVerdicts[`${c.client}${c.name ? ` (${c.name})` : ''} × ${c.fault === 'none' ? 'none' : `${c.fault}(${c.faultMode})`} × ${c.mitigation}`] = c.verdict;
+    }
+    result.runs.push({ suite: name, quick: q, rep, runId, wallS: Math.round(wallS * 10) / 10, cells: matrix.cells.length, failed: matrix.failed, verdicts, cellVerdicts, reportDir: relative(dir, join(outDir, runId)) });
+    log(`  ${name}${q ? ' --quick' : ''} #${rep}: ${matrix.cells.length} cells in ${fmtMs(wallS * 1000)}`);
+  };
+  // Round by round, so the first round is the four suites back to back and a slow machine moment hits every suite alike.
+  for (let rep = 1; rep <= reps; rep++) for (const name of suites) await once(name, true, rep);
+  const firstRound = result.runs.filter((r) => r.quick && r.rep === 1);
+  result.quickTotalS = Math.round(firstRound.reduce((a, r) => a + r.wallS, 0) * 10) / 10;
+  result.agreement = verdictAgreement(result.runs);
+  for (const name of suites) {
+    if (quick) result.skipped.push({ what: `${name} full`, reason: 'bench --quick' });
+    else await once(name, false, 1);
   }
   return result;
 }

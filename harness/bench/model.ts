@@ -147,11 +147,30 @@ export interface SuiteRun {
   failed: number;
   verdicts: Record<string, number>;
   reportDir: string;
+  /** Which repetition of this suite and mode (1-based); absent in benches written before repetitions. */
+  rep?: number;
+  /** Each cell's verdict, by its label (client (name) × fault(mode) × mitigation). */
+  cellVerdicts?: Record<string, string>;
+}
+
+/** Whether repeated --quick runs of one suite gave every cell the same verdict. */
+export interface SuiteAgreement {
+  suite: string;
+  runs: number;
+  cells: number;
+  /** Cells with one verdict in every run. */
+  unanimous: number;
+  /** The cells whose verdict changed, with the verdict of each run in order. */
+  changed: { cell: string; verdicts: string[] }[];
 }
 
 export interface SuitesResult {
   runs: SuiteRun[];
   skipped: { what: string; reason: string }[];
+  /** Per suite, over its repeated --quick runs. */
+  agreement?: SuiteAgreement[];
+  /** The first --quick run of every suite, back to back: what a PR waits for. */
+  quickTotalS?: number;
 }
 
 export interface TargetCheck {

@@ -15,6 +15,9 @@ export const GOALS = {
   stallRelError: 0.01,
   headroomRatio: 0.5,
   fullSuiteS: 180,
+  /** Issue 14: the four PR suites --quick back to back, and each full suite. */
+  quickSuitesS: 120,
+  eachFullSuiteS: 300,
   benchS: 600,
 } as const;
 
@@ -102,6 +105,20 @@ export function evaluateTargets(r: BenchResult): TargetCheck[] {
   const full = r.suites?.runs.find((s) => !s.quick);
   const fullSkipped = r.suites?.skipped.find((s) => s.what === 'flannel-arp full')?.reason;
   out.push({ id: 'suite.full', what: 'flannel-arp full matrix wall time', goal: `< ${GOALS.fullSuiteS / 60} min`, measured: full ? fmtMs(full.wallS * 1000) : '—', pass: lt(full?.wallS, GOALS.fullSuiteS), note: full ? undefined : (fullSkipped ?? notMeasured('suites')) });
+  const s = r.suites;
+  if (s?.quickTotalS !== undefined) {
+    const n = s.runs.filter((x) => x.quick && x.rep === 1).length;
+    out.push({ id: 'suite.quick', what: `${n} suites --quick back to back`, goal: `< ${GOALS.quickSuitesS / 60} min`, measured: fmtMs(s.quickTotalS * 1000), pass: s.quickTotalS < GOALS.quickSuitesS });
+  }
+  for (const x of s?.runs.filter((y) => !y.quick && y.suite !== 'flannel-arp') ?? []) {
+    out.push({ id: `suite.full.${x.suite}`, what: `${x.suite} full matrix wall time`, goal: `< ${GOALS.eachFullSuiteS / 60} min`, measured: fmtMs(x.wallS * 1000), pass: x.wallS < GOALS.eachFullSuiteS });
+  }
+  if (s?.agreement?.length) {
+    const cells = s.agreement.reduce((a, g) => a + g.cells, 0);
+    const same = s.agreement.reduce((a, g) => a + g.unanimous, 0);
+    const runs = Math.min(...s.agreement.map((g) => g.runs));
+    out.push({ id: 'suite.agreement', what: `same verdict in every --quick run (${runs}× each suite)`, goal: 'every cell', measured: `${same} of ${cells} cells`, pass: runs >= 2 ? same === cells : null, note: runs < 2 ? 'fewer than two runs' : undefined });
+  }
   out.push({ id: 'bench.total', what: 'whole bench (this run)', goal: `< ${GOALS.benchS / 60} min`, measured: r.durationS ? fmtMs(r.durationS * 1000) : '—', pass: r.durationS ? r.durationS < GOALS.benchS : null, note: r.quick ? 'quick run (no full suite)' : undefined });
   return out;
 }
@@ -197,8 +214,12 @@ export function renderMarkdown(r: BenchResult): string {
   const s = r.suites;
   if (s) {
     out.push('', '### Suite wall time (cluster up → every cell → reports → down)', '');
-    out.push(table(['suite', 'cells', 'wall', 'verdicts'], s.runs.map((x) => [`${x.suite}${x.quick ? ' --quick' : ''}`, x.cells, fmtMs(x.wallS * 1000), Object.entries(x.verdicts).map(([k, v]) => `${v} ${k}`).join(', ') || '—'])));
+    out.push(table(['suite', 'cells', 'wall', 'verdicts'], s.runs.map((x) => [`${x.suite}${x.quick ? ' --quick' : ''}${x.rep && x.rep > 1 ? ` #${x.rep}` : ''}`, x.cells, fmtMs(x.wallS * 1000), Object.entries(x.verdicts).map(([k, v]) => `${v} ${k}`).join(', ') || '—'])));
     for (const k of s.skipped) out.push('', `Skipped ${k.what}: ${k.reason}`);
+    if (s.agreement?.length) {
+      out.push('', '### Verdict agreement across repeated --quick runs', '');
+      out.push(table(['suite', 'runs', 'cells', 'same verdict every run', 'changed'], s.agreement.map((g) => [g.suite, g.runs, g.cells, g.unanimous, g.changed.map((c) => `${c.cell}: ${c.verdicts.join(' → ')}`).join('; ') || '—'])));
+    }
   }
 
   if (r.errors.length) {

@@ -300,7 +300,9 @@ export class Settler {
     const c = this.classified(inFlight ? nowMs : undefined);
     const stop = this.settlement ?? this.settle('cap', nowMs, c);
     const d = decide(this.expectation, c, this.options);
-    return { ...d, reason: `${d.reason}; ${stop.stopped}`, stoppedBy: stop.stoppedBy, atMs: stop.atMs, classified: c, stopped: stop.stopped };
+    // At the cap the words follow the final verdict, on every lookup measured (the ones in flight then completed since).
+    const stopped = stop.stoppedBy === 'cap' ? `${d.verdict === 'inconclusive' ? 'undecided' : 'decided'} at the cap after ${fmtCount(c.samples)}, ${(stop.atMs / 1000).toFixed(1)} s` : stop.stopped;
+    return { ...d, reason: `${d.reason}; ${stopped}`, stoppedBy: stop.stoppedBy, atMs: stop.atMs, classified: c, stopped };
   }
 
   private settle(stoppedBy: Settlement['stoppedBy'], nowMs: number, c = this.classified(nowMs)): Settlement {
