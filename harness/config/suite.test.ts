@@ -158,3 +158,31 @@ describe('conntrack-race and dead-upstream suites', () => {
     expect(fp.expectation).toEqual({ expect: 'clean', tolerance: 0.002, maxP99Ms: 250 });
   });
 });
+
+describe('how sure a verdict must be (issue 14)', () => {
+  const head = 'name: x\ndescription: d\nclients: [musl]\nworkload: { targets: [web], durationS: 8 }\n';
+
+  it('a clean tolerance of 0 is refused: no sample shows a share of exactly zero', () => {
+    expect(problemsOf(suiteFile(`${head}cells:\n  - expect: clean\n    tolerance: 0\n`))).toMatch(/tolerance: .*must be above 0/);
+  });
+
+  it('defaults: confidence and minS reach every cell, tolerance only the clean ones; a cell overrides them', () => {
+    const file = suiteFile(
+      `${head}defaults: { confidence: 0.99, minS: 3, tolerance: 0.01 }\ncells:\n  - expect: clean\n  - fault: none\n    expect: reproduces\n  - expect: clean\n    confidence: 0.9\n    minS: 1\n    tolerance: 0.05\n`,
+    );
+    const [clean, repro, own] = q(prepareSuite(file).suite, ['musl'], false);
+    expect(clean!.stop).toEqual({ confidence: 0.99, minS: 3 });
+    expect(clean!.expectation).toEqual({ expect: 'clean', tolerance: 0.01, maxP99Ms: 100 });
+    expect(repro!.stop).toEqual({ confidence: 0.99, minS: 3 });
+    expect(repro!.expectation).toEqual({ expect: 'reproduces', affectedRate: [0.01, 1] });
+    expect(own!.stop).toEqual({ confidence: 0.9, minS: 1 });
+    expect(own!.expectation).toMatchObject({ tolerance: 0.05 });
+  });
+
+  it('without settings: 95 %, the default minimum (unset), tolerance 0.002 and the duration as the cap', () => {
+    const [cell] = q(prepareSuite(suiteFile(`${head}cells:\n  - expect: clean\n`)).suite, ['musl'], false);
+    expect(cell!.stop).toEqual({ confidence: 0.95 });
+    expect(cell!.expectation).toMatchObject({ tolerance: 0.002 });
+    expect(cell!.workload.durationS).toBe(8);
+  });
+});
