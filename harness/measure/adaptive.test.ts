@@ -123,6 +123,15 @@ describe('stopping a cell on a recorded stream, with the runner parameters', () 
     expect(settlement.verdict).toBe('pass');
   });
 
+  it('does not pass a clean cell early on rare long stalls that are still in flight', () => {
+    // 0.5 % of the lookups stall 2 s: by count few, by time most of a thread's life; at any moment about half
+    // of the 16 threads sit in a stall, most of them younger than the threshold.
+    const exp: ExpectationSpec = { expect: 'clean', tolerance: 0.002, maxP99Ms: 250 };
+    const settler = new Settler(exp, settlerOptionsFor(exp, { ...musl, durationS: 6 }));
+    const { settlement } = replay(stream(16, 6000, (r) => (r() < 0.005 ? 2_000_000 : fastUs(r)), 5), settler);
+    expect(settlement.verdict).not.toBe('pass');
+  });
+
   it('reports inconclusive at the cap, with the interval, when the share sits on a range edge', () => {
     // 15 % affected against a range starting at 15 %: no number of lookups puts the interval inside. The fast
     // lookups complete first (about 6 % affected at 2 s): counting only them would stop early, not-reproduced.
