@@ -56,13 +56,14 @@ describe.skipIf(!isRoot())('a cell stops once its verdict is settled: the real p
   for (const libc of LIBCS) {
     it(`${libc}: a clean stream settles right after its minimum, far before its 30 s cap, and the probe is gone`, async () => {
       const exp: ExpectationSpec = { expect: 'clean', tolerance: 0.002, maxP99Ms: 500 };
-      const wl = { thresholdMs: 200, durationS: 30, threads: 8 };
+      const wl = { thresholdMs: 1000, durationS: 30, threads: 8 };
       const settler = new Settler(exp, settlerOptionsFor(exp, wl));
       const t0 = performance.now();
       const r = await measureAdaptive(pods[libc], { targets: [NAME], threads: wl.threads, durationS: wl.durationS }, settler);
-      expect(r.settlement).toMatchObject({ verdict: 'pass', stoppedBy: 'settled' });
+      expect(r.settlement.verdict, r.settlement.reason).toBe('pass');
+      expect(r.settlement.stoppedBy).toBe('settled');
       expect(r.output.stopped).toBe('aborted');
-      expect(r.settlement.atMs).toBeGreaterThanOrEqual(400);
+      expect(r.settlement.atMs).toBeGreaterThanOrEqual(2000);
       expect(performance.now() - t0).toBeLessThan(25_000);
       // The verdict is on every lookup the probe printed, the ones after the settling look included.
       expect(r.settlement.classified.samples).toBe(r.output.samples.length);
@@ -71,17 +72,19 @@ describe.skipIf(!isRoot())('a cell stops once its verdict is settled: the real p
     });
   }
 
-  it('musl: lookups stalled in flight count as affected when the runner stops the probe', async () => {
+  it('musl: a reproducing stream stops only once enough stalled lookups have ended', async () => {
     // dnsmasq REFUSES names it has no record for; musl ignores a REFUSED answer and waits out its 5 s timeout:
-    // no lookup completes before the verdict, yet every thread is past the threshold.
+    // every thread is past the threshold at 0.3 s, but the symptom (EAI_AGAIN after 5 s) shows only at 5 s.
     const exp: ExpectationSpec = { expect: 'reproduces', affectedRate: [0.5, 1] };
     const wl = { thresholdMs: 300, durationS: 30, threads: 16 };
     const settler = new Settler(exp, settlerOptionsFor(exp, wl));
     const r = await measureAdaptive(pods.musl, { targets: ['refused.test.'], threads: wl.threads, durationS: wl.durationS }, settler);
-    expect(r.output.samples).toEqual([]);
-    expect(r.inFlight).toBe(16);
-    expect(r.settlement).toMatchObject({ verdict: 'pass', stoppedBy: 'settled', classified: { samples: 16, affected: 16 } });
-    expect(r.settlement.atMs).toBeLessThan(5000);
+    expect(r.settlement).toMatchObject({ verdict: 'pass', stoppedBy: 'settled' });
+    expect(r.output.stopped).toBe('aborted');
+    expect(r.settlement.atMs).toBeGreaterThanOrEqual(4900);
+    expect(r.settlement.atMs).toBeLessThan(15_000);
+    expect(r.output.samples.length).toBeGreaterThanOrEqual(6);
+    expect(r.output.samples.every((s) => s.result === 'EAI_AGAIN' && s.latencyUs > 4e6)).toBe(true);
     expect(await processesInNamespace()).toEqual([dnsmasq.pid]);
   });
 });

@@ -112,15 +112,22 @@ describe('stopping a cell on a recorded stream, with the runner parameters', () 
     expect(settlement.interval[1]).toBeLessThanOrEqual(0.55);
   });
 
-  it('counts lookups stalled in flight when it stops the probe: glibc threads inside 5 s timeouts', () => {
-    // Every lookup to a dead server stalls 5 s: at 1 s none has completed, yet 16 threads are past the threshold.
+  it('waits for affected lookups to complete, then counts the ones stalled in flight when it stops the probe', () => {
+    // Every lookup to a dead server stalls 5 s: 16 threads are past the threshold at 0.5 s, yet none has ended.
     const exp: ExpectationSpec = { expect: 'reproduces', affectedRate: [0.5, 1] };
-    const settler = new Settler(exp, settlerOptionsFor(exp, { thresholdMs: 500, threads: 16, durationS: 10 }));
-    const { settlement, seen } = replay(stream(16, 10_000, () => 5_000_000), settler);
-    expect(seen).toBe(0);
-    expect(settlement.stoppedBy).toBe('settled');
-    expect(settlement.classified).toMatchObject({ samples: 16, affected: 16 });
-    expect(settlement.verdict).toBe('pass');
+    const dead = new Settler(exp, settlerOptionsFor(exp, { thresholdMs: 500, threads: 16, durationS: 10 }));
+    const d = replay(stream(16, 10_000, () => 5_000_000), dead).settlement;
+    expect(d.stoppedBy).toBe('settled');
+    expect(d.atMs).toBeGreaterThanOrEqual(5000);
+    expect(d.classified.stallSamples).toBeGreaterThanOrEqual(6);
+    expect(d.verdict).toBe('pass');
+    // Half the lookups stall 3 s: when enough have ended, others are still stuck past the threshold and count.
+    const wide: ExpectationSpec = { expect: 'reproduces', affectedRate: [0.2, 0.8] };
+    const half = new Settler(wide, settlerOptionsFor(wide, { thresholdMs: 500, threads: 16, durationS: 30 }));
+    const h = replay(stream(16, 30_000, (r) => (r() < 0.5 ? 3_000_000 : fastUs(r)), 2), half).settlement;
+    expect(h.stoppedBy).toBe('settled');
+    expect(h.classified.affected).toBeGreaterThan(h.classified.stallSamples!);
+    expect(h.verdict).toBe('pass');
   });
 
   it('does not pass a clean cell early on rare long stalls that are still in flight', () => {

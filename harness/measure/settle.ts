@@ -281,6 +281,9 @@ export class Settler {
     if (c.samples === 0) return undefined;
     const early = decide(this.expectation, c, { ...o, confidence: c.affected === 0 ? o.confidence : o.earlyConfidence });
     if (early.verdict === 'inconclusive') return undefined;
+    // A symptom is shown by lookups that completed with it (their errors, their length), not only by threads
+    // still stuck: a reproducing cell stops early only once enough affected lookups have ended.
+    if (this.expectation.expect === 'reproduces' && early.verdict !== 'not-reproduced' && this.k < o.minAffectedForStall) return undefined;
     // Stalls are the lookups still in flight, so the lookups completed so far undercount them (by up to one per
     // thread). A reproducing cell stops only if the verdict holds with every lookup in flight counted affected too.
     if (this.expectation.expect === 'reproduces' && this.lastEndUs.length > 0) {
