@@ -256,7 +256,7 @@ function esc(text: string): string {
 }
 
 function verdictMove(b?: Verdict, c?: Verdict): string {
-  // A verdict this file does not know yet (e.g. inconclusive) still prints, just without its mark.
+  // A verdict this file does not know yet still prints, with a neutral mark.
   const v = (x?: Verdict) => (x ? `${(VERDICT_MARK as Partial<Record<string, string>>)[x] ?? '❔'} ${x}` : '—');
   return b === c ? v(c) : `${v(b)} → ${v(c)}`;
 }

@@ -80,7 +80,7 @@ function cellKey(suite: string, c: MatrixCell): string {
   return `${suite}: ${c.client} ${c.fault}${c.faultMode && c.faultMode !== 'none' ? `/${c.faultMode}` : ''} + ${c.mitigation}`;
 }
 
-const ICON: Record<string, string> = { pass: '✅', fail: '❌', 'not-reproduced': '⚪', skipped: '⏭', error: '⚠' };
+const ICON: Record<string, string> = { pass: '✅', fail: '❌', 'not-reproduced': '⚪', inconclusive: '❔', skipped: '⏭', error: '⚠' };
 
 function entry(c: MatrixCell): string {
   const rate = c.affectedRate ?? c.errorRate;
