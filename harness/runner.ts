@@ -111,7 +111,7 @@ export function settledFields(s: Settlement, inFlight: number, confidence: numbe
     affectedRate: samples ? affected / samples : 0,
     affectedInterval: s.interval,
     confidence,
-    stopped: { by: s.stoppedBy, afterSamples: samples, afterMs: Math.round(s.atMs), ...(inFlight ? { inFlight } : {}) },
+    stopped: { by: s.stoppedBy, afterSamples: s.atSamples, afterMs: Math.round(s.atMs), ...(inFlight ? { inFlight } : {}) },
   };
 }
 

@@ -166,6 +166,8 @@ export interface Settlement extends Decision {
   stoppedBy: 'settled' | 'cap';
   /** When the cell stopped, ms on the probe's clock. */
   atMs: number;
+  /** Lookups counted when it stopped (the words' count; `classified` may hold more, measured after). */
+  atSamples: number;
   /** The counts the decision was made on (in-flight affected lookups included). */
   classified: Classified;
   /** "settled after 3,100 lookups, 0.4 s" */
@@ -305,14 +307,14 @@ export class Settler {
     const d = decide(this.expectation, c, this.options);
     // At the cap the words follow the final verdict, on every lookup measured (the ones in flight then completed since).
     const stopped = stop.stoppedBy === 'cap' ? `${d.verdict === 'inconclusive' ? 'undecided' : 'decided'} at the cap after ${fmtCount(c.samples)}, ${(stop.atMs / 1000).toFixed(1)} s` : stop.stopped;
-    return { ...d, reason: `${d.reason}; ${stopped}`, stoppedBy: stop.stoppedBy, atMs: stop.atMs, classified: c, stopped };
+    return { ...d, reason: `${d.reason}; ${stopped}`, stoppedBy: stop.stoppedBy, atMs: stop.atMs, atSamples: stop.stoppedBy === 'cap' ? c.samples : stop.atSamples, classified: c, stopped };
   }
 
   private settle(stoppedBy: Settlement['stoppedBy'], nowMs: number, c = this.classified(nowMs)): Settlement {
     const d = decide(this.expectation, c, this.options);
     const when = `${fmtCount(c.samples)}, ${(nowMs / 1000).toFixed(1)} s`;
     const stopped = stoppedBy === 'settled' ? `settled after ${when}` : d.verdict === 'inconclusive' ? `undecided at the cap after ${when}` : `decided at the cap after ${when}`;
-    return { ...d, reason: `${d.reason}; ${stopped}`, stoppedBy, atMs: nowMs, classified: c, stopped };
+    return { ...d, reason: `${d.reason}; ${stopped}`, stoppedBy, atMs: nowMs, atSamples: c.samples, classified: c, stopped };
   }
 }
 

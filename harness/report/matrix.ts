@@ -67,7 +67,8 @@ export interface Cell {
   confidence?: number;
   /**
    * Why and when measuring stopped: `settled` = the verdict was decided before the cap, `cap` = the cell's
-   * duration ran out. afterSamples counts the lookups judged (affected ones still in flight included: `inFlight`).
+   * duration ran out. afterSamples: lookups counted at that moment (samples may hold a few more, measured
+   * while the probe was being stopped); `inFlight`: affected lookups cut short by the stop, counted.
    */
   stopped?: { by: 'settled' | 'cap'; afterSamples: number; afterMs: number; inFlight?: number };
 }
