@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import pRetry from 'p-retry';
 import { ROOT } from '../../config/suite.ts';
@@ -243,7 +242,7 @@ export class NetnsProvider implements Provider {
       return cluster;
     } catch (e) {
       // What was built so far tells why bring-up failed: collect it before it is removed.
-      if (opts.logsDir) await mkdir(opts.logsDir, { recursive: true }).then(() => cluster.collectLogs(opts.logsDir!)).catch(() => undefined);
+      if (opts.logsDir) await cluster.collectLogs(opts.logsDir);
       await cluster.down().catch(() => undefined);
       throw e;
     }
