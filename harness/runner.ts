@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import { cpus, hostname, release, totalmem } from 'node:os';
+import { cpus, hostname, release, totalmem, version } from 'node:os';
 import { join } from 'node:path';
 import { planCells, connectTargets, type PreparedSuite, type ResolvedCell } from './cells.ts';
 import type { Libc, Workload } from './config/suite.ts';
@@ -230,8 +230,9 @@ export async function runSuite(opts: RunOptions): Promise<{ matrix: Matrix; dir:
       runId,
       startedAt: startedAt.toISOString(),
       durationS: round1((Date.now() - startedAt.getTime()) / 1000),
-      kernel: release(),
-      host: { hostname: hostname(), cpus: String(cpus().length), memGiB: String(Math.round(totalmem() / 2 ** 30)), node: process.version, ...(await cluster.describe()) },
+      kernel: (cluster.kernel ?? { release: release() }).release,
+      kernelUnderTest: cluster.kernel ?? { release: release(), version: version(), source: 'host' },
+      host: { hostname: hostname(), kernel: release(), cpus: String(cpus().length), memGiB: String(Math.round(totalmem() / 2 ** 30)), node: process.version, ...(await cluster.describe()) },
       cells: measured,
       quick: opts.quick,
       description: suite.description,

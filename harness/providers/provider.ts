@@ -142,6 +142,18 @@ export interface Capabilities {
 
 export type KernelFeature = 'dropReasons' | 'nftDynamicSets' | 'vxlan' | 'conntrack';
 
+/** The kernel a run measured: matrix.json's `kernel` is its release, `kernelUnderTest` all of it. */
+export interface KernelUnderTest {
+  /** uname -r */
+  release: string;
+  /** uname -v */
+  version: string;
+  /** Where it came from: `host`, `debian:bookworm` (apt, signatures checked), or a path the user gave. */
+  source: string;
+  /** Facts worth knowing when reading its numbers (e.g. clocksource hpet under TCG, accel tcg|kvm). */
+  notes?: Record<string, string>;
+}
+
 /** A run a provider knows of: kept with --keep, or left behind by a crash. */
 export interface RunRef {
   runId: string;
@@ -164,6 +176,8 @@ export interface Cluster {
   nodeProbe(node: string): ProbeTarget;
   /** Facts for the report: kernel, tool versions. */
   describe(): Promise<Record<string, string>>;
+  /** The kernel the nodes run (a VM's guest kernel, or the host's); absent: the harness's own host kernel. */
+  readonly kernel?: KernelUnderTest;
   /**
    * Writes what a person needs to see why a cell or bring-up failed into dir (neighbour and FDB tables,
    * iptables-save, conntrack -S, daemon logs …); returns the files written. Never throws.

@@ -70,6 +70,8 @@ export interface Matrix {
   host: Record<string, string>;
   cells: Cell[];
   // additions
+  /** The kernel under test in full (kernel above is its release); the harness's own host is in host.kernel. */
+  kernelUnderTest?: { release: string; version: string; source: string; notes?: Record<string, string> };
   quick: boolean;
   description: string;
   /** Cells whose verdict makes the run exit non-zero. */
