@@ -10,6 +10,7 @@
  * A <run> is a run directory, a matrix.json, or a directory of runs (a downloaded CI artifact), searched for
  * matrix.json. Runs of different suites are refused (exit 2) unless --suite picks one.
  */
+import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -421,7 +422,8 @@ export function kernelsReportCommand(): Command {
     });
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+// Real paths: the script may be reached through a symlink (a checkout linked into a job's directory).
+if (process.argv[1] && existsSync(process.argv[1]) && realpathSync(fileURLToPath(import.meta.url)) === realpathSync(process.argv[1])) {
   // No top-level await: the module is also imported from CommonJS contexts (tsx outside the package).
   kernelsReportCommand()
     .name('cross-kernel.ts')
