@@ -12,6 +12,7 @@ import { progress } from './progress.ts';
 import type { Libc } from './providers/provider.ts';
 import { DEFAULT_PROVIDER, PROVIDERS, providerEntry, type ProviderOptions } from './providers/registry.ts';
 import { compareCommand, reportCommand } from './report/commands.ts';
+import { kernelsReportCommand } from './report/cross-kernel.ts';
 import { renderTerminal } from './report/terminal.ts';
 import { REPORTER_NAMES, reportersNamed } from './report/write.ts';
 import { runSuite } from './runner.ts';
@@ -123,6 +124,9 @@ program
   .action(async (baseline: string, current: string, o: { out?: string }) => {
     process.exitCode = await compareCommand(baseline, current, { out: o.out });
   });
+
+// vxchaos kernels-report <runs...> [--suite NAME] [--out DIR]: the same suite's runs side by side, a column per kernel
+program.addCommand(kernelsReportCommand());
 
 program
   .command('list')

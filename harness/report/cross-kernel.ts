@@ -18,7 +18,8 @@ import { Command } from 'commander';
 import { VxError } from '../errors.ts';
 import { cellKey } from './compare.ts';
 import type { Cell, Matrix } from './matrix.ts';
-import { VERDICT_MARK, affectedRateOf, appendJobSummary, cellName, fmtMs, fmtPct, hasManyTargets } from './markdown.ts';
+import { VERDICT_MARK, affectedRateOf, appendJobSummary, cellName, fmtMs, fmtPct, hasManyTargets, md } from './markdown.ts';
+import { badge, esc, verdictHue } from './html.ts';
 import { MATRIX_FILE, loadMatrix } from './write.ts';
 
 export const CROSS_KERNEL_MD = 'cross-kernel.md';
@@ -202,9 +203,6 @@ export function crossKernel(matrices: readonly Matrix[]): CrossKernelReport {
 
 // ---- Markdown ----
 
-function md(text: string): string {
-  return text.replace(/\r?\n/g, ' ').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|');
-}
 
 function mark(verdict: string): string {
   return (VERDICT_MARK as Partial<Record<string, string>>)[verdict] ?? '❔';
@@ -259,18 +257,8 @@ export function renderCrossKernelMarkdown(r: CrossKernelReport): string {
 
 // ---- HTML (self-contained, no script, no network) ----
 
-function esc(s: unknown): string {
-  return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
-}
 
-// The hues of html.ts's heat map, so a verdict has the same colour in every vxchaos page.
-const HUE: Record<string, number> = { pass: 140, fail: 2, 'not-reproduced': 38, skipped: 210, error: 300 };
-const GLYPH: Record<string, string> = { pass: '✓', fail: '✗', 'not-reproduced': '!', skipped: '–', error: '‼' };
-const hue = (v: string) => HUE[v] ?? 260;
-
-function badge(v: string): string {
-  return `<span class="badge" style="background:hsl(${hue(v)} 70% 40%)" role="img" aria-label="${esc(v)}">${GLYPH[v] ?? '?'}</span>`;
-}
+const hue = verdictHue;
 
 function htmlEntry(c: Cell | undefined): string {
   if (!c) return '<td class="empty" title="no such cell in this run">—</td>';

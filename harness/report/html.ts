@@ -130,19 +130,24 @@ function heat(c: Cell, fastestP99: number): { bg: string; fg: string } {
   return { bg: `hsl(${VERDICT_HUE[c.verdict]} 62% ${light.toFixed(1)}%)`, fg: light < 62 ? '#fff' : '#1b1f24' };
 }
 
-function verdictColor(v: Verdict): string {
-  return `hsl(${VERDICT_HUE[v]} 70% 40%)`;
+/** A verdict's hue in every vxchaos page; a verdict this version does not know gets a neutral one. */
+export function verdictHue(v: string): number {
+  return (VERDICT_HUE as Partial<Record<string, number>>)[v] ?? 260;
+}
+
+function verdictColor(v: string): string {
+  return `hsl(${verdictHue(v)} 70% 40%)`;
 }
 
 // Plain glyphs in a coloured disc instead of emoji: they render without an emoji font (CI screenshots, old desktops).
 const BADGE_GLYPH: Record<Verdict, string> = { pass: '✓', fail: '✗', 'not-reproduced': '!', skipped: '–', error: '‼' };
-function badge(v: Verdict): string {
-  return `<span class="badge" style="background:${verdictColor(v)}" role="img" aria-label="${esc(v)}">${BADGE_GLYPH[v]}</span>`;
+export function badge(v: string): string {
+  return `<span class="badge" style="background:${verdictColor(v)}" role="img" aria-label="${esc(v)}">${(BADGE_GLYPH as Partial<Record<string, string>>)[v] ?? '?'}</span>`;
 }
 
 // ---- HTML pieces (escaped server-side; only the charts need script) ----
 
-function esc(s: unknown): string {
+export function esc(s: unknown): string {
   return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 

@@ -111,7 +111,7 @@ export function hostPairs(m: Matrix): [string, string][] {
 // ---- Markdown ----
 
 /** Table cells must not break the row: pipes escaped, newlines flattened, no raw HTML. */
-function md(text: string): string {
+export function md(text: string): string {
   return text.replace(/\r?\n/g, ' ').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|');
 }
 
