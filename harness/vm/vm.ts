@@ -319,11 +319,13 @@ async function launch(k: CachedKernel, features: KernelFeatures, initrd: string,
   }
 }
 
-/** `vxchaos down --all`: kills every qemu a crashed run left (by pid + start time + our VM name) and removes its state. */
-export async function downGuests(log: (l: string) => void = () => undefined): Promise<string[]> {
+/** `vxchaos down --all`: kills every qemu a crashed run left (or only the VMs named in `only`) (by pid + start time + our VM name) and removes its state. */
+export async function downGuests(opts: { only?: readonly string[]; log?: (l: string) => void } = {}): Promise<string[]> {
+  const log = opts.log ?? (() => undefined);
   if (!existsSync(VM_STATE_DIR)) return [];
   const removed: string[] = [];
   for (const id of readdirSync(VM_STATE_DIR)) {
+    if (opts.only && !opts.only.includes(id)) continue;
     const dir = join(VM_STATE_DIR, id);
     let rec: Partial<VmRecord> = {};
     try {

@@ -8,7 +8,8 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 
 const PORT_NAME = 'vxc.agent';
-const SPAWN_SETTLE_MS = 30;
+// Longer than the host's 30 ms: under TCG a bad argv takes longer to fail.
+const SPAWN_SETTLE_MS = 200;
 const log = (m) => process.stderr.write(`vxc-agent: ${m}\n`);
 
 function findPort() {

@@ -1,0 +1,2 @@
+import { downGuests } from './vm.ts';
+console.log(await downGuests(console.log));
