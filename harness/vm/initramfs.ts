@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VxError } from '../errors.ts';
@@ -83,5 +83,7 @@ export async function buildInitramfs(k: CachedKernel, log: (l: string) => void =
   await runStreaming(['sh', '-c', 'cd "$1" && find . | cpio -o -H newc --quiet > "$2"', 'sh', stage, `${out}.tmp`], { timeoutMs: 60_000 });
   renameSync(`${out}.tmp`, out);
   rmSync(stage, { recursive: true, force: true });
+  // Older builds of this kernel's initramfs (a changed init script) are never used again.
+  for (const f of readdirSync(k.root)) if (/^initramfs-\w+\.cpio$/.test(f) && join(k.root, f) !== out) rmSync(join(k.root, f), { force: true });
   return out;
 }

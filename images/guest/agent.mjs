@@ -202,5 +202,5 @@ function readLoop() {
     readLoop();
   });
 }
-log(`listening on ${portPath}`);
+log(`listening on ${portPath} at ${os.uptime()} s`);
 readLoop();

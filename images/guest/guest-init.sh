@@ -15,7 +15,7 @@ sysinit)
   mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
   mount -t bpf bpf /sys/fs/bpf 2>/dev/null
   mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
-  echo "vxc: sysinit done ($(cat /sys/devices/system/clocksource/clocksource0/current_clocksource))" >/dev/console
+  echo "vxc: sysinit done at $(cut -d" " -f1 /proc/uptime) s (clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource))" >/dev/console
   ;;
 agent)
   exec env UV_THREADPOOL_SIZE=8 "$vxc_node" "$vxc_agent"

@@ -1,0 +1,2 @@
+import { printKernels } from './kernels.ts';
+printKernels();
