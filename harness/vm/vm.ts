@@ -62,9 +62,10 @@ export function qemuArgv(c: QemuConfig): string[] {
 }
 
 /** The guest kernel command line: console on the serial log, panics stop the VM, vxc.* for the initramfs. */
-export function guestCmdline(p: { modulesRoot: string; node: string; conntrackMax: number; conntrackHash: number }): string {
-  const vxc = {
+export function guestCmdline(p: { modulesRoot: string; config?: string; node: string; conntrackMax: number; conntrackHash: number }): string {
+  const vxc: Record<string, string> = {
     mods: p.modulesRoot,
+    ...(p.config ? { config: p.config } : {}),
     guestinit: join(GUEST_DIR, 'guest-init.sh'),
     node: p.node,
     agent: join(GUEST_DIR, 'agent.mjs'),
@@ -229,6 +230,7 @@ async function launch(k: CachedKernel, features: KernelFeatures, initrd: string,
     initrd,
     cmdline: guestCmdline({
       modulesRoot: join(k.root, 'lib', 'modules'),
+      config: k.config,
       node: process.execPath,
       conntrackMax,
       conntrackHash: readNumber('/sys/module/nf_conntrack/parameters/hashsize') ?? Math.max(1024, conntrackMax / 4),
