@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { listSuites, loadSuite, ROOT, topologyFile } from './config/suite.ts';
 import { doctorReport, setup } from './doctor.ts';
 import { VxError } from './errors.ts';
-import { downAll } from './exec/ledger.ts';
+import { downAll } from './providers/netns/ledger.ts';
 import { installSignalHandlers, runFinalizers } from './exec/finalizers.ts';
 import { FAULTS } from './faults/index.ts';
 import { MITIGATIONS } from './mitigations/index.ts';

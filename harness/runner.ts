@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { loadTopology } from './config/topology.ts';
 import { topologyFile, type CellSpec, type Suite, type Workload } from './config/suite.ts';
 import { VxError } from './errors.ts';
-import { downAll } from './exec/ledger.ts';
+import { downAll } from './providers/netns/ledger.ts';
 import { addFinalizer } from './exec/finalizers.ts';
 import { getFault } from './faults/index.ts';
 import type { AppliedFault } from './faults/fault.ts';

@@ -6,11 +6,12 @@ import { loadTopology } from '../config/topology.ts';
 import { setup } from '../doctor.ts';
 import { InterruptedError, VxError } from '../errors.ts';
 import { addFinalizer } from '../exec/finalizers.ts';
-import { downAll, Ledger, NETNS_PREFIX, procStart } from '../exec/ledger.ts';
 import { shell } from '../exec/shell.ts';
 import { runProbe } from '../measure/probe.ts';
 import type { Progress } from '../progress.ts';
 import { addPod } from '../providers/netns/cni.ts';
+import { downAll, Ledger, NETNS_PREFIX } from '../providers/netns/ledger.ts';
+import { LocalHost, procStart } from '../providers/netns/local-host.ts';
 import { netnsName } from '../providers/netns/network.ts';
 import { NetnsClientPod, NetnsNode, type NetnsContext } from '../providers/netns/node.ts';
 import { NetnsProvider, PROBE_BINARIES } from '../providers/netns/provider.ts';
@@ -59,9 +60,9 @@ function memAvailableMiB(): number {
 }
 
 /** Resident memory of the daemons a run recorded in its ledger (unbound, dnsmasq, …). */
-function ledgerRssMiB(runId: string): number {
+async function ledgerRssMiB(runId: string): Promise<number> {
   let kb = 0;
-  for (const e of Ledger.load(runId)) {
+  for (const e of await Ledger.load(new LocalHost(), runId)) {
     if (e.kind !== 'pid' || procStart(e.pid) !== e.start) continue;
     try {
       kb += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${e.pid}/status`, 'utf8'))?.[1] ?? 0);
@@ -132,7 +133,8 @@ async function addNodeClients(cluster: Cluster, runId: string): Promise<ClientPo
   const first = Object.values(cluster.clients)[0];
   if (!first) throw new VxError('E_BENCH', 'the lifecycle cluster has no client pod');
   const files = await Promise.all(['/etc/resolv.conf', '/etc/hosts', '/etc/nsswitch.conf'].map(async (f) => [f, await first.readFile(f)] as const));
-  const ctx: NetnsContext = { sh: shell, ledger: new Ledger(runId) };
+  const host = new LocalHost();
+  const ctx: NetnsContext = { host, ledger: await Ledger.open(host, runId) };
   const pods: ClientPod[] = [];
   for (const [i, node] of cluster.nodes.entries()) {
     if (node.name === first.node) continue;
@@ -192,7 +194,7 @@ export async function benchLifecycle(provider: NetnsProvider, benchId: string, l
         const t2 = performance.now();
         const memAfterUp = memAvailableMiB();
         const memUsedMiB = memBefore - memAfterUp;
-        const rssMiB = ledgerRssMiB(runId);
+        const rssMiB = await ledgerRssMiB(runId);
         const clients = [cluster.clients.musl!, ...extra];
         const clientsResolving = await countResolving(clients, dnsName(cluster));
         const namespaces = (await runNamespaces(runId)).length;

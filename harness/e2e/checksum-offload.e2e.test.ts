@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { expectRunGone, runQuick } from './helpers.ts';
 import { loadSuite } from '../config/suite.ts';
 import { isRoot } from '../doctor.ts';
-import { downAll } from '../exec/ledger.ts';
+import { downAll } from '../providers/netns/ledger.ts';
 import { newRunId } from '../runner.ts';
 
 describe.skipIf(!isRoot())('checksum-offload end to end on real namespaces (needs root)', () => {

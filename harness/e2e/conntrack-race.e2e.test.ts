@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectRunGone, runQuick, upThreeNode } from './helpers.ts';
 import { loadSuite } from '../config/suite.ts';
 import { isRoot } from '../doctor.ts';
-import { downAll } from '../exec/ledger.ts';
+import { downAll } from '../providers/netns/ledger.ts';
 import { shell } from '../exec/shell.ts';
 import { conntrackRace, RACE_TABLE } from '../faults/conntrack-race.ts';
 import { NODELOCAL_IP, nodeLocalDns } from '../mitigations/nodelocaldns.ts';

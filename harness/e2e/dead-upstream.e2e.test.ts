@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectRunGone, runQuick, upThreeNode } from './helpers.ts';
 import { loadSuite } from '../config/suite.ts';
 import { isRoot } from '../doctor.ts';
-import { downAll } from '../exec/ledger.ts';
+import { downAll } from '../providers/netns/ledger.ts';
 import { shell } from '../exec/shell.ts';
 import type { Cluster } from '../providers/provider.ts';
 import { newRunId } from '../runner.ts';

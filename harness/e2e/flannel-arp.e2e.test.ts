@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { expectRunGone, runQuick } from './helpers.ts';
 import { loadSuite } from '../config/suite.ts';
 import { isRoot } from '../doctor.ts';
-import { downAll } from '../exec/ledger.ts';
+import { downAll } from '../providers/netns/ledger.ts';
 import type { Matrix } from '../report/matrix.ts';
 import { newRunId } from '../runner.ts';
 

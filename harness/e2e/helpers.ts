@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { CLUSTERS_DIR, type Suite } from '../config/suite.ts';
 import { loadTopology } from '../config/topology.ts';
-import { STATE_DIR } from '../exec/ledger.ts';
+import { STATE_DIR } from '../providers/netns/ledger.ts';
 import { shell } from '../exec/shell.ts';
 import { progress } from '../progress.ts';
 import { NetnsProvider } from '../providers/netns/provider.ts';

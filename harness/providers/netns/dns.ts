@@ -1,10 +1,10 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pRetry from 'p-retry';
 import { nth } from '../../config/cidr.ts';
 import type { Topology } from '../../config/topology.ts';
 import { VxError } from '../../errors.ts';
 import type { ClusterDnsControl, Daemon, ForwardPolicy, UpstreamConfig } from '../provider.ts';
+import type { Host } from './host.ts';
 import type { NetnsPod, NetnsTarget } from './node.ts';
 
 export interface DnsRecord {
@@ -126,6 +126,7 @@ export class NetnsClusterDns implements ClusterDnsControl {
     private readonly topo: Topology,
     private readonly pods: readonly NetnsPod[],
     private readonly fabric: () => NetnsTarget | undefined,
+    private readonly host: Host,
     private readonly stateDir: string,
   ) {
     this.current = { servers: [topo.underlayGateway], policy: 'health-checked' };
@@ -142,9 +143,9 @@ export class NetnsClusterDns implements ClusterDnsControl {
 
   private async startReplica(pod: NetnsPod): Promise<void> {
     const dir = join(this.stateDir, 'dns', pod.name);
-    mkdirSync(dir, { recursive: true });
+    await this.host.mkdir(dir);
     const conf = join(dir, 'unbound.conf');
-    writeFileSync(conf, unboundConf(this.topo, { dir, upstreams: this.current.servers, policy: this.current.policy }));
+    await this.host.writeFile(conf, unboundConf(this.topo, { dir, upstreams: this.current.servers, policy: this.current.policy }));
     this.daemons.set(pod.name, await pod.spawn(['unbound', '-d', '-p', '-c', conf], { name: 'unbound' }));
   }
 

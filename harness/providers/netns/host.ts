@@ -20,11 +20,21 @@ export interface HostSpawnOptions {
 export interface Host {
   /** What this host is, for reports ("local", "qemu debian:bookworm 6.1.0-…"). */
   readonly describe: string;
+  /**
+   * The same host for teardown: its calls keep working after the run was aborted (Ctrl-C), where the
+   * default host refuses to create anything new. Optional: without it teardown uses this host as it is.
+   */
+  forCleanup?(): Host;
   /** Run argv, bounded; throws RunError on non-zero exit unless opts.nothrow. */
   run(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult>;
   /** Several commands in one round trip where the host is remote; each result in order. Stops at the first failure unless nothrow. */
   runMany?(commands: readonly { argv: readonly string[]; opts?: ExecOptions }[]): Promise<ExecResult[]>;
   writeFile(path: string, content: string): Promise<void>;
+  /**
+   * Append and flush to disk (the ledger: a line must survive the crash that follows it). Optional: without
+   * it the ledger appends with `sh -c 'cat >> FILE && sync FILE'` through run().
+   */
+  appendFile?(path: string, content: string): Promise<void>;
   readFile(path: string): Promise<string>;
   mkdir(path: string): Promise<void>;
   /** rm -rf; missing paths are fine. */

@@ -1,13 +1,13 @@
-import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { VxError } from '../../errors.ts';
-import { procStart, type Ledger } from '../../exec/ledger.ts';
-import type { ExecOptions, ExecResult, Shell } from '../../exec/shell.ts';
+import type { ExecOptions, ExecResult } from '../../exec/shell.ts';
 import type { ClientPod, ClusterNode, Daemon, ExecTarget, Libc, Pod, PodRole, SpawnOptions } from '../provider.ts';
+import type { Host } from './host.ts';
+import type { Ledger } from './ledger.ts';
 
 export interface NetnsContext {
-  sh: Shell;
+  /** Every command, file and daemon of the provider goes through here. */
+  host: Host;
   ledger: Ledger;
 }
 
@@ -16,66 +16,60 @@ export interface NetnsContext {
  * also bind-mounts /etc/netns/<ns>/* over /etc/* — that is how a pod gets its own resolv.conf.
  */
 export class NetnsTarget implements ExecTarget {
-  private etcMade = false;
+  private etcMade?: Promise<void>;
   constructor(
     readonly name: string,
     readonly netns: string,
-    protected readonly ctx: NetnsContext,
+    readonly ctx: NetnsContext,
   ) {}
 
   exec(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult> {
-    return this.ctx.sh(['ip', 'netns', 'exec', this.netns, ...argv], opts);
+    return this.ctx.host.run(['ip', 'netns', 'exec', this.netns, ...argv], opts);
   }
 
-  private hostPath(path: string): string {
+  private async hostPath(path: string): Promise<string> {
     if (!path.startsWith('/etc/')) {
       throw new VxError('E_SEAM', `netns provider: ${this.name}: only files under /etc/ are private to a namespace (got ${path})`);
     }
     const etc = join('/etc/netns', this.netns);
-    if (!this.etcMade) {
-      this.ctx.ledger.record({ kind: 'path', path: etc });
-      this.etcMade = true;
-    }
+    // Recorded once, before the first file under it exists.
+    this.etcMade ??= this.ctx.ledger.record({ kind: 'path', path: etc });
+    await this.etcMade;
     return join(etc, path.slice('/etc/'.length));
   }
 
   async writeFile(path: string, content: string): Promise<void> {
-    const p = this.hostPath(path);
-    mkdirSync(dirname(p), { recursive: true });
-    writeFileSync(p, content);
+    const p = await this.hostPath(path);
+    await this.ctx.host.mkdir(dirname(p));
+    await this.ctx.host.writeFile(p, content);
   }
 
   async readFile(path: string): Promise<string> {
-    return readFileSync(this.hostPath(path), 'utf8');
+    return this.ctx.host.readFile(await this.hostPath(path));
   }
 
   /** A daemon in this namespace: detached (its own process group), recorded by PID and start time. */
   async spawn(argv: readonly string[], opts: SpawnOptions): Promise<Daemon> {
-    const logDir = join(this.ctx.ledger.dir, 'logs');
-    mkdirSync(logDir, { recursive: true });
+    const { host, ledger } = this.ctx;
+    const logDir = join(ledger.dir, 'logs');
+    await host.mkdir(logDir);
     const log = join(logDir, `${this.name}-${opts.name}.log`);
-    const fd = openSync(log, 'a');
-    const child = spawn('ip', ['netns', 'exec', this.netns, ...argv], { detached: true, stdio: ['ignore', fd, fd] });
-    closeSync(fd);
-    const pid = child.pid;
-    if (pid === undefined) throw new VxError('E_SPAWN', `cannot start ${argv.join(' ')} in ${this.name}`);
-    let exited: number | null | undefined;
-    child.on('exit', (code) => (exited = code));
-    child.unref();
-    const start = procStart(pid) ?? '';
-    this.ctx.ledger.record({ kind: 'pid', pid, start, what: `${this.name}/${opts.name}` });
-    await new Promise((r) => setTimeout(r, 30));
-    if (exited !== undefined) {
-      throw new VxError('E_SPAWN', `${opts.name} in ${this.name} exited at once (code ${exited}): ${argv.join(' ')}\n${readFileSync(log, 'utf8').slice(-2000)}`);
+    const p = await host.spawn(['ip', 'netns', 'exec', this.netns, ...argv], { log });
+    const { pid, start } = p;
+    await ledger.record({ kind: 'pid', pid, start, what: `${this.name}/${opts.name}` });
+    if (p.exitedAtOnce !== undefined) {
+      const out = await host.readFile(log).catch(() => '');
+      throw new VxError('E_SPAWN', `${opts.name} in ${this.name} exited at once (code ${p.exitedAtOnce}): ${argv.join(' ')}\n${out.slice(-2000)}`);
     }
+    const down = host.forCleanup?.() ?? host; // stopping must work during an aborted run's cleanup
     return {
       pid,
       stop: async () => {
-        if (procStart(pid) !== start) return;
-        process.kill(pid, 'SIGTERM');
+        if ((await down.procStart(pid)) !== start) return;
+        await down.kill(pid, 'SIGTERM');
         // unbound exits asynchronously after a signal: wait until the process is really gone.
-        for (let i = 0; i < 100 && procStart(pid) === start; i++) await new Promise((r) => setTimeout(r, 20));
-        if (procStart(pid) === start) process.kill(pid, 'SIGKILL');
+        for (let i = 0; i < 100 && (await down.procStart(pid)) === start; i++) await new Promise((r) => setTimeout(r, 20));
+        if ((await down.procStart(pid)) === start) await down.kill(pid, 'SIGKILL');
       },
     };
   }

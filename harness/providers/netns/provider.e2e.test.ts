@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netnsList, upThreeNode } from '../../e2e/helpers.ts';
 import { isRoot } from '../../doctor.ts';
-import { downAll, STATE_DIR } from '../../exec/ledger.ts';
+import { downAll, STATE_DIR } from './ledger.ts';
 import { shell } from '../../exec/shell.ts';
 import { runProbe } from '../../measure/probe.ts';
 import { newRunId } from '../../runner.ts';

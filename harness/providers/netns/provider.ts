@@ -1,18 +1,19 @@
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import pRetry from 'p-retry';
 import { ROOT } from '../../config/suite.ts';
 import type { Topology } from '../../config/topology.ts';
 import { VxError } from '../../errors.ts';
-import { Ledger } from '../../exec/ledger.ts';
-import { shell, type Shell } from '../../exec/shell.ts';
 import { requireRoot, requireTools } from '../../doctor.ts';
-import type { Cluster, Libc, ProbeTarget, Provider, UpOptions } from '../provider.ts';
+import type { Capabilities, Cluster, KernelFeature, Libc, ProbeTarget, Provider, RunRef, UpOptions } from '../provider.ts';
 import { addPod } from './cni.ts';
 import { clusterRecords, dnsmasqArgv, NetnsClusterDns } from './dns.ts';
 import { FlannelEmulator } from './flannel.ts';
+import type { Host } from './host.ts';
 import { natTable, type ServiceEndpoints } from './kube-proxy.ts';
-import { makeFabric, makeNode, netnsName } from './network.ts';
+import { downAll, Ledger, leftovers, runOfNamespace } from './ledger.ts';
+import { LocalHost } from './local-host.ts';
+import { collectNetnsLogs } from './logs.ts';
+import { addNamespaces, makeFabric, makeNodes, netnsName } from './network.ts';
 import { NetnsNodeLocalDns } from './nodelocaldns.ts';
 import { NetnsClientPod, NetnsPod, type NetnsContext, type NetnsNode, type NetnsTarget } from './node.ts';
 
@@ -48,7 +49,7 @@ class NetnsCluster implements Cluster {
     readonly ctx: NetnsContext,
   ) {
     this.flannel = new FlannelEmulator(topology, this.nodes);
-    this.clusterDns = new NetnsClusterDns(topology, this.dnsPods, () => this.fabric, ctx.ledger.dir);
+    this.clusterDns = new NetnsClusterDns(topology, this.dnsPods, () => this.fabric, ctx.host, ctx.ledger.dir);
     this.nodeLocalDns = new NetnsNodeLocalDns(topology, this.nodes);
   }
 
@@ -63,14 +64,25 @@ class NetnsCluster implements Cluster {
     return Object.assign(Object.create(node) as NetnsNode, { probe: [PROBE_BINARIES.glibc] });
   }
 
+  get enterHint(): string {
+    const node = this.nodes[0]?.netns ?? netnsName(this.runId, '<node>');
+    const where = this.ctx.host.describe === 'local' ? '' : ` (on ${this.ctx.host.describe})`;
+    return `ip netns exec ${node} bash${where}`;
+  }
+
+  collectLogs(dir: string): Promise<string[]> {
+    const targets = [...(this.fabric ? [this.fabric] : []), ...this.nodes];
+    return collectNetnsLogs(this.ctx.host, targets, join(this.ctx.ledger.dir, 'logs'), dir).catch(() => []);
+  }
+
   async describe(): Promise<Record<string, string>> {
-    const out: Record<string, string> = {};
-    const q = await this.ctx.sh(['dpkg-query', '-W', '-f', '${Package} ${Version}\\n', 'libc6', 'musl', 'unbound', 'dnsmasq-base', 'iptables', 'containernetworking-plugins', 'iproute2', 'conntrack'], { nothrow: true });
+    const out: Record<string, string> = { 'netns-host': this.ctx.host.describe };
+    const q = await this.ctx.host.run(['dpkg-query', '-W', '-f', '${Package} ${Version}\\n', 'libc6', 'musl', 'unbound', 'dnsmasq-base', 'iptables', 'containernetworking-plugins', 'iproute2', 'conntrack'], { nothrow: true });
     for (const line of q.stdout.split('\n').filter(Boolean)) {
       const [pkg, ver] = line.split(' ');
       if (pkg && ver) out[pkg] = ver;
     }
-    const ipt = await this.ctx.sh(['iptables', '--version'], { nothrow: true });
+    const ipt = await this.ctx.host.run(['iptables', '--version'], { nothrow: true });
     out['iptables-backend'] = /\((\w+)\)/.exec(ipt.stdout)?.[1] ?? 'unknown';
     return out;
   }
@@ -81,20 +93,112 @@ class NetnsCluster implements Cluster {
   }
 }
 
+/** What the netns provider can do whatever the kernel: see Capabilities. */
+export const NETNS_CAPABILITIES: Capabilities = {
+  // flanneld and kube-proxy are emulated by the harness: an emulated fault always brings its symptom.
+  symptomsGuaranteed: true,
+  ownsKubeProxyChains: true,
+  // unbound picks upstreams by RTT: no ordered (sequential) forwarding (dns.ts forwardPolicyConf).
+  forwardPolicies: ['random', 'health-checked'],
+  // A node's /etc files are /etc/netns/<ns>/ bind mounts made by `ip netns exec`, private to the run.
+  privateNodeFiles: true,
+  // dnsmasq in the fabric answers the topology's dns.upstream names.
+  servesUpstreamNames: true,
+};
+
+const kernelAtLeast = (release: string, major: number, minor: number): boolean | undefined => {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  if (!m) return undefined;
+  const [maj, min] = [Number(m[1]), Number(m[2])];
+  return maj > major || (maj === major && min >= minor);
+};
+
+/** The kernel's build options (CONFIG_X → y, m or n) from /proc/config.gz or /boot/config-<release>, if either exists. */
+async function kernelConfig(host: Host, release: string): Promise<Map<string, string>> {
+  const r = await host.run(['sh', '-c', 'zcat /proc/config.gz 2>/dev/null || cat "/boot/config-$1"', 'kconfig', release], { nothrow: true, timeoutMs: 5000 });
+  const out = new Map<string, string>();
+  for (const m of r.stdout.matchAll(/^(?:(CONFIG_\w+)=(\S+)|# (CONFIG_\w+) is not set)$/gm)) out.set(m[1] ?? m[3]!, m[2] ?? 'n');
+  return out;
+}
+
+/**
+ * The kernel facilities of the host's kernel, from `uname -r`, its build options and its loaded modules.
+ * A facility is false only when known absent; unknown stays undefined (a cell needing it is not skipped).
+ */
+export async function detectKernel(host: Host): Promise<Partial<Record<KernelFeature, boolean>>> {
+  const release = (await host.run(['uname', '-r'], { timeoutMs: 5000 })).stdout.trim();
+  const config = await kernelConfig(host, release);
+  const has = async (option: string, module: string): Promise<boolean | undefined> => {
+    const c = config.get(option);
+    if (c === 'y' || c === 'm') return true;
+    if (await host.exists(`/sys/module/${module}`)) return true;
+    return c === 'n' ? false : undefined;
+  };
+  const out: Partial<Record<KernelFeature, boolean>> = {};
+  const set = (k: KernelFeature, v: boolean | undefined) => v !== undefined && (out[k] = v);
+  // skb:kfree_skb carries enum skb_drop_reason since 5.17.
+  set('dropReasons', kernelAtLeast(release, 5, 17));
+  // Dynamic sets whose elements the packet path also deletes (nft_dynset delete, d0a8d877da97, 5.4).
+  const dynsetKernel = kernelAtLeast(release, 5, 4);
+  set('nftDynamicSets', dynsetKernel === false ? false : dynsetKernel && (await has('CONFIG_NF_TABLES', 'nf_tables')));
+  set('vxlan', await has('CONFIG_VXLAN', 'vxlan'));
+  set('conntrack', await has('CONFIG_NF_CONNTRACK', 'nf_conntrack'));
+  return out;
+}
+
+export interface NetnsProviderOptions {
+  /** Where the namespaces live: this machine (default) or a guest agent in a VM. */
+  host?: Host;
+}
+
 export class NetnsProvider implements Provider {
   readonly name = 'netns';
-  constructor(private readonly sh: Shell = shell) {}
+  private readonly host: Host;
+  private kernel?: Partial<Record<KernelFeature, boolean>>;
+
+  constructor(opts: NetnsProviderOptions = {}) {
+    this.host = opts.host ?? new LocalHost();
+  }
+
+  /** Kernel facilities are known once preflight (or up) has asked the host. */
+  get capabilities(): Capabilities {
+    return { ...NETNS_CAPABILITIES, ...(this.kernel ? { kernel: { ...this.kernel } } : {}) };
+  }
 
   async preflight(): Promise<void> {
-    requireRoot('the netns provider');
-    await requireTools('netns');
-    for (const [libc, bin] of Object.entries(PROBE_BINARIES)) {
-      if (!existsSync(bin)) throw new VxError('E_PROBE_MISSING', `the ${libc} probe is not built (${bin}); run \`npm run setup\``);
+    if (this.host instanceof LocalHost) {
+      requireRoot('the netns provider');
+      await requireTools('netns');
+    } else {
+      const id = await this.host.run(['id', '-u'], { timeoutMs: 5000 });
+      if (id.stdout.trim() !== '0') throw new VxError('E_NOT_ROOT', `the netns provider needs root on ${this.host.describe}`);
     }
+    for (const [libc, bin] of Object.entries(PROBE_BINARIES)) {
+      if (!(await this.host.exists(bin))) throw new VxError('E_PROBE_MISSING', `the ${libc} probe is not built (${bin}); run \`npm run setup\``);
+    }
+    this.kernel ??= await detectKernel(this.host);
+  }
+
+  async list(): Promise<RunRef[]> {
+    return (await leftovers(this.host)).map((l) => {
+      const what = [
+        l.ledger ? 'ledger' : 'no ledger',
+        `${l.namespaces.length} namespace${l.namespaces.length === 1 ? '' : 's'}`,
+        `${l.processes} process${l.processes === 1 ? '' : 'es'}`,
+      ];
+      return { runId: l.runId, what: what.join(', ') };
+    });
+  }
+
+  async down(runId?: string): Promise<{ removed: string[]; problems: string[] }> {
+    const r = await downAll(this.host, runId);
+    const removed = new Set([...r.runs, ...r.namespaces.map((ns) => runOfNamespace(ns, r.runs))]);
+    return { removed: [...removed], problems: r.problems };
   }
 
   async up(topo: Topology, opts: UpOptions): Promise<Cluster> {
-    const ctx: NetnsContext = { sh: this.sh, ledger: new Ledger(opts.runId) };
+    this.kernel ??= await detectKernel(this.host);
+    const ctx: NetnsContext = { host: this.host, ledger: await Ledger.open(this.host, opts.runId) };
     const cluster = new NetnsCluster(opts.runId, topo, ctx);
     const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
       const t0 = Date.now();
@@ -107,48 +211,22 @@ export class NetnsProvider implements Provider {
       const fabric = await step('underlay fabric', () => makeFabric(ctx, opts.runId, topo));
       cluster.fabric = fabric;
       await step(`nodes (${topo.nodeSpecs.length})`, async () => {
-        for (const spec of topo.nodeSpecs) cluster.nodes.push(await makeNode(ctx, opts.runId, topo, fabric, spec));
+        cluster.nodes.push(...(await makeNodes(ctx, opts.runId, topo, fabric, topo.nodeSpecs)));
       });
       await step('flanneld (flannel.1, VtepMAC leases, peers)', () => cluster.flannel.startAll());
-      await step('pods via CNI bridge + host-local', async () => {
-        for (const nodeName of topo.dns.replicas) {
-          const node = cluster.node(nodeName);
-          const name = `coredns-${nodeName}`;
-          const netns = netnsName(opts.runId, `${nodeName}-dns`);
-          const { ip } = await addPod(ctx, topo, node, netns, name);
-          cluster.dnsPods.push(new NetnsPod(name, netns, ctx, nodeName, ip, 'dns'));
-        }
-        for (const svc of topo.services) {
-          for (const nodeName of svc.endpoints) {
-            const node = cluster.node(nodeName);
-            const name = `${svc.name}-${nodeName}`;
-            const netns = netnsName(opts.runId, `${nodeName}-${svc.name}`);
-            const { ip } = await addPod(ctx, topo, node, netns, name);
-            cluster.serverPods.push(new NetnsPod(name, netns, ctx, nodeName, ip, 'server'));
-          }
-        }
-        const clientNode = cluster.node(topo.clients.node);
-        for (const libc of opts.clients) {
-          const name = `client-${libc}`;
-          const netns = netnsName(opts.runId, `${clientNode.name}-${libc}`);
-          const { ip } = await addPod(ctx, topo, clientNode, netns, name);
-          const pod = new NetnsClientPod(name, netns, ctx, clientNode.name, ip, libc, [PROBE_BINARIES[libc]]);
-          await pod.writeFile('/etc/resolv.conf', podResolvConf(topo));
-          await pod.writeFile('/etc/hosts', POD_HOSTS);
-          await pod.writeFile('/etc/nsswitch.conf', POD_NSSWITCH);
-          cluster.clients[libc] = pod;
-        }
-      });
+      await step('pods via CNI bridge + host-local', () => addPods(cluster, opts.clients));
       await step('kube-proxy (iptables)', async () => {
         const services = serviceEndpoints(topo, cluster);
         await Promise.all(cluster.nodes.map((n) => n.exec(['iptables-restore', '-w', '5'], { input: natTable(topo, n.podSubnet, services) })));
       });
       if (cluster.serverPods.length) {
         await step(`service endpoints (${cluster.serverPods.length})`, async () => {
-          for (const pod of cluster.serverPods) {
-            const svc = topo.services.find((s) => pod.name.startsWith(`${s.name}-`))!;
-            await pod.spawn([PROBE_BINARIES.glibc, '-L', String(svc.targetPort)], { name: 'server' });
-          }
+          await Promise.all(
+            cluster.serverPods.map((pod) => {
+              const svc = topo.services.find((s) => pod.name.startsWith(`${s.name}-`))!;
+              return pod.spawn([PROBE_BINARIES.glibc, '-L', String(svc.targetPort)], { name: 'server' });
+            }),
+          );
         });
       }
       await step('upstream DNS (dnsmasq)', async () => {
@@ -158,12 +236,53 @@ export class NetnsProvider implements Provider {
         await cluster.clusterDns.start();
         await waitForDns(cluster);
       });
+      // The cluster answered through flannel.1 and kube-proxy's DNAT: the kernel has VXLAN and conntrack.
+      this.kernel = { ...this.kernel, vxlan: true, conntrack: true };
       return cluster;
     } catch (e) {
       await cluster.down().catch(() => undefined);
       throw e;
     }
   }
+}
+
+/**
+ * Every pod: the namespaces in one batch, then CNI ADD node by node — concurrently across nodes, in order
+ * within a node (its bridge and host-local IPAM are shared, and the order keeps pod IPs as they always were:
+ * the DNS replica, service endpoints, clients).
+ */
+async function addPods(cluster: NetnsCluster, clients: readonly Libc[]): Promise<void> {
+  const { topology: topo, ctx, runId } = cluster;
+  type Plan = { node: string; name: string; netns: string; role: 'dns' | 'server' | Libc };
+  const plans: Plan[] = [
+    ...topo.dns.replicas.map((node) => ({ node, name: `coredns-${node}`, netns: netnsName(runId, `${node}-dns`), role: 'dns' as const })),
+    ...topo.services.flatMap((svc) => svc.endpoints.map((node) => ({ node, name: `${svc.name}-${node}`, netns: netnsName(runId, `${node}-${svc.name}`), role: 'server' as const }))),
+    ...clients.map((libc) => ({ node: topo.clients.node, name: `client-${libc}`, netns: netnsName(runId, `${topo.clients.node}-${libc}`), role: libc })),
+  ];
+  for (const p of plans) cluster.node(p.node); // an unknown node fails before anything is made
+  await addNamespaces(ctx, plans.map((p) => p.netns));
+  const ips = new Map<string, string>();
+  const byNode = new Map<string, Plan[]>();
+  for (const p of plans) byNode.set(p.node, [...(byNode.get(p.node) ?? []), p]);
+  await Promise.all(
+    [...byNode].map(async ([nodeName, nodePlans]) => {
+      const node = cluster.node(nodeName);
+      for (const p of nodePlans) ips.set(p.netns, (await addPod(ctx, topo, node, p.netns, p.name, { namespaceMade: true })).ip);
+    }),
+  );
+  for (const p of plans) {
+    const ip = ips.get(p.netns)!;
+    if (p.role === 'dns') cluster.dnsPods.push(new NetnsPod(p.name, p.netns, ctx, p.node, ip, 'dns'));
+    else if (p.role === 'server') cluster.serverPods.push(new NetnsPod(p.name, p.netns, ctx, p.node, ip, 'server'));
+    else cluster.clients[p.role] = new NetnsClientPod(p.name, p.netns, ctx, p.node, ip, p.role, [PROBE_BINARIES[p.role]]);
+  }
+  await Promise.all(
+    Object.values(cluster.clients).map(async (pod) => {
+      await pod.writeFile('/etc/resolv.conf', podResolvConf(topo));
+      await pod.writeFile('/etc/hosts', POD_HOSTS);
+      await pod.writeFile('/etc/nsswitch.conf', POD_NSSWITCH);
+    }),
+  );
 }
 
 function serviceEndpoints(topo: Topology, cluster: NetnsCluster): ServiceEndpoints[] {
@@ -181,21 +300,27 @@ function serviceEndpoints(topo: Topology, cluster: NetnsCluster): ServiceEndpoin
   ];
 }
 
-/** Ready = every replica answers a client pod directly across the overlay, and the ClusterIP answers. */
+/**
+ * Ready = every replica answers a client pod directly across the overlay, and the ClusterIP answers. One dig
+ * asks every server that has not answered yet (+identify names the server of each answer).
+ */
 async function waitForDns(cluster: NetnsCluster): Promise<void> {
   const client = Object.values(cluster.clients)[0];
   if (!client) return;
   const name = clusterRecords(cluster.topology)[1]!.name;
-  const servers = [...cluster.dnsPods.map((p) => p.ip), cluster.topology.dns.clusterIP];
-  for (const server of servers) {
-    await pRetry(
-      async () => {
-        const r = await client.exec(['dig', '+time=1', '+tries=1', '+short', `@${server}`, name], { nothrow: true, timeoutMs: 5000 });
-        if (r.stdout.trim() !== cluster.topology.dns.clusterIP) throw new Error(`dig @${server} ${name}: ${r.stdout.trim() || r.stderr.trim() || `exit ${r.exitCode}`}`);
-      },
-      { retries: 40, minTimeout: 50, maxTimeout: 250, factor: 1.5 },
-    ).catch((e: Error) => {
-      throw new VxError('E_DNS_NOT_READY', `cluster DNS not ready: ${e.message}`);
-    });
-  }
+  const want = cluster.topology.dns.clusterIP;
+  let pending = [...cluster.dnsPods.map((p) => p.ip), want];
+  await pRetry(
+    async () => {
+      // `NAME @SERVER` per query: dig binds a server to the query whose name precedes it.
+      const argv = ['dig', '+time=1', '+tries=1', '+short', '+identify', ...pending.flatMap((s) => [name, `@${s}`])];
+      const r = await client.exec(argv, { nothrow: true, timeoutMs: 5000 + 1000 * pending.length });
+      const answered = new Set([...r.stdout.matchAll(/^(\S+) from server (\S+) in /gm)].filter((m) => m[1] === want).map((m) => m[2]));
+      pending = pending.filter((s) => !answered.has(s));
+      if (pending.length) throw new Error(`no answer for ${name} from ${pending.join(', ')}: ${r.stdout.trim().split('\n').at(-1) || r.stderr.trim() || `exit ${r.exitCode}`}`);
+    },
+    { retries: 40, minTimeout: 50, maxTimeout: 250, factor: 1.5 },
+  ).catch((e: Error) => {
+    throw new VxError('E_DNS_NOT_READY', `cluster DNS not ready: ${e.message}`);
+  });
 }
