@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRoot } from '../doctor.ts';
-import { procStart, type Resource } from '../exec/ledger.ts';
 import { shell } from '../exec/shell.ts';
-import { bootGuest, downGuests, VM_STATE_DIR, type Guest } from './vm.ts';
+import { bootGuest, downGuests, procStart, VM_STATE_DIR, type Guest, type VmResource } from './vm.ts';
 
 const KERNEL = 'debian:bookworm';
 const BOOT_MS = 240_000;
@@ -22,7 +21,7 @@ async function gone(pid: number, start: string | undefined, ms = 10_000): Promis
 
 describe.skipIf(!isRoot())(`a ${KERNEL} guest under TCG through GuestHost (needs root, qemu)`, () => {
   let guest: Guest;
-  const records: Resource[] = [];
+  const records: VmResource[] = [];
 
   beforeAll(async () => {
     guest = await bootGuest({ kernel: KERNEL, accel: 'tcg', record: (r) => records.push(r) });

@@ -4,15 +4,27 @@ import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, read
 import { join } from 'node:path';
 import { VxError } from '../errors.ts';
 import { addFinalizer } from '../exec/finalizers.ts';
-import { STATE_DIR, procStart, type Resource } from '../exec/ledger.ts';
 import { AgentClient, GuestHost } from './guest-host.ts';
 import type { AgentResults } from './protocol.ts';
 import { requireKernelFeatures, type KernelFeatures } from './features.ts';
 import { buildInitramfs, GUEST_DIR } from './initramfs.ts';
 import { resolveKernel, type CachedKernel } from './kernels.ts';
 
-/** Every VM's pid, sockets and console live here; `downGuests()` reads it after a crash. */
-export const VM_STATE_DIR = join(STATE_DIR, 'vm');
+/** Every VM's pid, sockets and console live here (under the runs' state dir); `downGuests()` reads it after a crash. */
+export const VM_STATE_DIR = join(process.env.VXCHAOS_STATE_DIR ?? '/run/vxchaos', 'vm');
+
+/** What a VM puts in the run's ledger: the same shapes as the ledger's own pid and path entries. */
+export type VmResource = { kind: 'pid'; pid: number; start: string; what: string } | { kind: 'path'; path: string };
+
+/** The kernel's start time of a process (field 22 of /proc/PID/stat): PIDs are reused, start times are not. */
+export function procStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
 export const QEMU = 'qemu-system-x86_64';
 /** qemu's process name and -name carry this prefix plus the VM id: how downGuests knows its own qemu. */
 export const VM_NAME_PREFIX = 'vxc-vm-';
@@ -117,7 +129,7 @@ export interface BootOptions {
   bootTimeoutMs?: number;
   id?: string;
   /** Called the moment each resource exists (the run's ledger): qemu's pid, the VM's state dir. */
-  record?: (r: Resource) => void;
+  record?: (r: VmResource) => void;
   log?: (line: string) => void;
 }
 
