@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { aptConfig, imagePackageFrom, parseAptSources, parseKernelSpec, systemMirrors } from './kernels.ts';
+import { aptConfig, findKernelFiles, imagePackageFrom, parseAptSources, parseKernelSpec, systemMirrors } from './kernels.ts';
 
 const mirrors = { debian: 'http://mirror.example/debian', security: 'http://mirror.example/debian-security', keyring: '/usr/share/keyrings/debian-archive-keyring.gpg' };
 
@@ -67,5 +67,22 @@ describe('kernel package and spec', () => {
     expect(parseKernelSpec('./k/linux.deb')).toMatchObject({ kind: 'path' });
     expect(() => parseKernelSpec('debian:potato')).toThrow(/unknown Debian suite/);
     expect(() => parseKernelSpec('6.1')).toThrow(/expected host/);
+  });
+});
+
+describe('a user kernel directory', () => {
+  it('finds boot/vmlinuz-<release>, its config and lib/modules/<release> (or usr/lib/modules)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vxc-own-'));
+    mkdirSync(join(dir, 'boot'));
+    mkdirSync(join(dir, 'usr', 'lib', 'modules', '4.9.0-19-amd64'), { recursive: true });
+    writeFileSync(join(dir, 'boot', 'vmlinuz-4.9.0-19-amd64'), '');
+    writeFileSync(join(dir, 'boot', 'config-4.9.0-19-amd64'), '');
+    expect(findKernelFiles(dir)).toEqual({
+      vmlinuz: join(dir, 'boot', 'vmlinuz-4.9.0-19-amd64'),
+      release: '4.9.0-19-amd64',
+      config: join(dir, 'boot', 'config-4.9.0-19-amd64'),
+      modules: join(dir, 'usr', 'lib', 'modules', '4.9.0-19-amd64'),
+    });
+    expect(() => findKernelFiles(mkdtempSync(join(tmpdir(), 'vxc-empty-')))).toThrow(/no kernel image/);
   });
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRoot } from '../doctor.ts';
+import { runFinalizers } from '../exec/finalizers.ts';
 import { shell } from '../exec/shell.ts';
 import { bootGuest, downGuests, procStart, VM_STATE_DIR, type Guest, type VmResource } from './vm.ts';
 
@@ -93,11 +94,11 @@ describe.skipIf(!isRoot())(`a ${KERNEL} guest under TCG through GuestHost (needs
     } else expect(bad.exitedAtOnce).toBe(7);
   });
 
-  it('stops: qemu gone, state dir and socket gone', async () => {
+  it('stops on the run finalizers (the Ctrl-C / SIGTERM path): qemu gone, state dir and socket gone', async () => {
     const { pid, stateDir } = guest;
     const start = procStart(pid);
     expect(start).toBeDefined();
-    await guest.stop();
+    await runFinalizers();
     expect(await gone(pid, start)).toBe(true);
     expect(existsSync(stateDir)).toBe(false);
   }, 30_000);
