@@ -36,6 +36,7 @@ export const TOOLS: Tool[] = [
   { tool: 'busybox (static)', pkg: 'busybox-static', why: '--kernel: the guest initramfs', paths: ['/bin/busybox'], for: ['vm'] },
   { tool: 'cpio', pkg: 'cpio', why: '--kernel: packs the guest initramfs', for: ['vm'] },
   { tool: 'depmod', pkg: 'kmod', why: "--kernel: modules.dep for Debian's kernel packages; modprobe in the guest", paths: ['/sbin/depmod', '/usr/sbin/depmod'], for: ['vm'] },
+  { tool: 'zstd', pkg: 'zstd', why: '--kernel: unpacks zstd kernels and modules (trixie)', for: ['vm'] },
   { tool: 'dpkg-deb', pkg: 'dpkg', why: '--kernel: extracts kernel packages', for: ['vm'] },
   { tool: 'debian-archive-keyring', pkg: 'debian-archive-keyring', why: '--kernel debian:*: apt checks the kernel packages against it', paths: ['/usr/share/keyrings/debian-archive-keyring.gpg'], for: ['vm'] },
 ];

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { kernelFeatures, requireKernelFeatures, REQUIRED } from './features.ts';
 import { loadOrder, parseModulesDep } from './initramfs.ts';
 import { guestCmdline, qemuArgv } from './vm.ts';
+import { bzImagePayload } from './vmlinux.ts';
 
 function fakeKernel(release: string, config: string[], modules: string[]) {
   const dir = mkdtempSync(join(tmpdir(), 'vxc-kernel-'));
@@ -71,5 +72,19 @@ describe('qemu command line', () => {
   it('refuses kernel command line values that would split', () => {
     expect(() => guestCmdline({ modulesRoot: '/a b', node: '/usr/bin/node', conntrackMax: 1, conntrackHash: 1 })).toThrow(/spaces/);
     expect(guestCmdline({ modulesRoot: '/m', node: '/usr/bin/node', conntrackMax: 262144, conntrackHash: 65536 })).toMatch(/vxc\.ctmax=262144 vxc\.cthash=65536$/);
+  });
+});
+
+describe('bzImage payload', () => {
+  it('finds the compressed kernel and its uncompressed size by the boot protocol header', () => {
+    const img = Buffer.alloc(4096);
+    img[0x1f1] = 3; // setup_sects: protected-mode code at (3+1)*512
+    img.writeUInt32LE(0x53726448, 0x202);
+    const payload = Buffer.concat([Buffer.from('28b52ffd', 'hex'), Buffer.alloc(20), Buffer.from([0x10, 0x27, 0, 0])]);
+    img.writeUInt32LE(100, 0x248);
+    img.writeUInt32LE(payload.length, 0x24c);
+    payload.copy(img, 2048 + 100);
+    expect(bzImagePayload(img)).toMatchObject({ format: 'zstd', size: 10000 });
+    expect(bzImagePayload(Buffer.alloc(4096))).toBeUndefined();
   });
 });

@@ -9,6 +9,7 @@ import type { AgentResults } from './protocol.ts';
 import { requireKernelFeatures, type KernelFeatures } from './features.ts';
 import { buildInitramfs, GUEST_DIR } from './initramfs.ts';
 import { resolveKernel, type CachedKernel } from './kernels.ts';
+import { pvhVmlinux } from './vmlinux.ts';
 
 /** Every VM's pid, sockets and console live here (under the runs' state dir); `downGuests()` reads it after a crash. */
 export const VM_STATE_DIR = join(process.env.VXCHAOS_STATE_DIR ?? '/run/vxchaos', 'vm');
@@ -238,7 +239,7 @@ async function launch(k: CachedKernel, features: KernelFeatures, initrd: string,
     cpus: opts.cpus ?? 2,
     memMiB: opts.memMiB ?? 1024,
     tbSizeMiB: opts.tbSizeMiB ?? 256,
-    vmlinuz: k.vmlinuz,
+    vmlinuz: (await pvhVmlinux(k, log)) ?? k.vmlinuz,
     initrd,
     cmdline: guestCmdline({
       modulesRoot: join(k.root, 'lib', 'modules'),
