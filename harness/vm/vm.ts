@@ -275,7 +275,6 @@ async function launch(k: CachedKernel, features: KernelFeatures, initrd: string,
   rec.pid = pid;
   rec.start = start;
   writeRecord();
-  opts.record?.({ kind: 'pid', pid, start: start ?? '', what: `qemu ${VM_NAME_PREFIX}${id}` });
 
   let client: AgentClient | undefined;
   let stopped = false;
@@ -292,6 +291,8 @@ async function launch(k: CachedKernel, features: KernelFeatures, initrd: string,
   const removeFinalizer = addFinalizer(`vm ${id}`, stop);
 
   try {
+    // After the finalizer: a ledger that refuses (the run was aborted meanwhile) still gets the VM stopped.
+    opts.record?.({ kind: 'pid', pid, start: start ?? '', what: `qemu ${VM_NAME_PREFIX}${id}` });
     const bootTimeoutMs = opts.bootTimeoutMs ?? (accel === 'kvm' ? 60_000 : 180_000);
     const deadline = t0 + bootTimeoutMs;
     const fail = (why: string) => new VxError('E_VM_BOOT', `vm ${id} (${k.spec}, ${accel}): ${why}\n${consoleTail(stateDir)}`);
