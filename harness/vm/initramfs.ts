@@ -84,6 +84,10 @@ export async function buildInitramfs(k: CachedKernel, log: (l: string) => void =
   renameSync(`${out}.tmp`, out);
   rmSync(stage, { recursive: true, force: true });
   // Older builds of this kernel's initramfs (a changed init script) are never used again.
-  for (const f of readdirSync(k.root)) if (/^initramfs-\w+\.cpio$/.test(f) && join(k.root, f) !== out) rmSync(join(k.root, f), { force: true });
+  for (const f of readdirSync(k.root)) {
+    const old = join(k.root, f);
+    // A concurrent boot may be about to use a recent one.
+    if (/^initramfs-\w+\.cpio$/.test(f) && old !== out && Date.now() - statSync(old).mtimeMs > 3_600_000) rmSync(old, { force: true });
+  }
   return out;
 }

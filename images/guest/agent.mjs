@@ -88,6 +88,11 @@ async function spawnDaemon(argv, logFile) {
 
 const ops = {
   async hello() {
+    // The host's first request: answered once the guest's sysinit (conntrack sizing, br_netfilter) is done.
+    for (let t = 0; !fs.existsSync('/run/vxc/sysinit.done'); t += 50) {
+      if (t > 120_000) throw new Error('guest sysinit did not finish within 120 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
     let clocksource = '';
     try {
       clocksource = fs.readFileSync('/sys/devices/system/clocksource/clocksource0/current_clocksource', 'utf8').trim();

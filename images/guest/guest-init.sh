@@ -1,4 +1,4 @@
-# vxchaos guest, after switch_root (run by busybox init): `sysinit` once, then `agent` (respawned).
+# vxchaos guest, after switch_root (run by busybox init): `sysinit` once and, alongside, `agent` (respawned).
 . /run/vxc/env
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
@@ -15,6 +15,7 @@ sysinit)
   mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
   mount -t bpf bpf /sys/fs/bpf 2>/dev/null
   mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+  echo done >/run/vxc/sysinit.done
   echo "vxc: sysinit done at $(cut -d" " -f1 /proc/uptime) s (clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource))" >/dev/console
   ;;
 agent)
