@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { VxError } from '../errors.ts';
@@ -240,7 +241,8 @@ export function findKernelFiles(dir: string): { vmlinuz: string; release: string
 
 async function installTree(dir: string, spec: string, source: string, log: Log, move: boolean): Promise<CachedKernel> {
   const f = findKernelFiles(dir);
-  const dest = join(kernelsDir(), f.release);
+  // A user's kernel may share its release with a Debian one: never overwrite the other.
+  const dest = join(kernelsDir(), spec.startsWith('debian:') ? f.release : `${f.release}-local-${createHash('sha256').update(spec).digest('hex').slice(0, 8)}`);
   const staging = `${dest}.new-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(join(staging, 'lib', 'modules'), { recursive: true });

@@ -17,6 +17,8 @@ sysinit)
   mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
   echo done >/run/vxc/sysinit.done
   echo "vxc: sysinit done at $(cut -d" " -f1 /proc/uptime) s (clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource))" >/dev/console
+  # What the cluster's bring-up loads on demand anyway, loaded while the harness starts talking to the agent.
+  modprobe -a veth vxlan nf_nat nf_tables nft_chain_nat nft_compat xt_MASQUERADE xt_comment xt_mark xt_nat xt_statistic xt_tcpudp 2>/dev/null
   ;;
 agent)
   exec env UV_THREADPOOL_SIZE=8 "$vxc_node" "$vxc_agent"
