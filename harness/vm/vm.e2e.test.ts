@@ -104,8 +104,35 @@ describe.skipIf(!isRoot())(`a ${KERNEL} guest under TCG through GuestHost (needs
   }, 30_000);
 });
 
-describe.skipIf(!isRoot())('a harness killed mid-run leaves nothing after downGuests (needs root, qemu)', () => {
-  it('kills only its own qemu, removes overlay state and socket', async () => {
+/** Starts a harness process that boots a guest; resolves once the guest is up. */
+async function bootChild(...flags: string[]) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'testdata', 'boot-child.ts'), KERNEL, ...flags], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (c) => reject(new Error(`boot child exited (${c}) before the guest was up`)));
+  });
+  return { child, vm: JSON.parse(line) as { id: string; pid: number; stateDir: string } };
+}
+
+describe.skipIf(!isRoot())('an interrupted harness leaves no VM behind (needs root, qemu)', () => {
+  it('SIGTERM: the harness finalizers power the guest off and remove its state', async () => {
+    const { child, vm } = await bootChild('--signals');
+    try {
+      const qemuStart = procStart(vm.pid);
+      expect(qemuStart).toBeDefined();
+      child.kill('SIGTERM');
+      const code = child.exitCode ?? (await new Promise((r) => child.once('exit', (c) => r(c))));
+      expect(code).toBe(143);
+      expect(await gone(vm.pid, qemuStart)).toBe(true);
+      expect(existsSync(vm.stateDir)).toBe(false);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, BOOT_MS);
+
+  it('crash (SIGKILL) + downGuests: kills only its own qemu, removes overlay state and socket', async () => {
     // A process that is not our qemu, recorded as if it were: downGuests must leave it alone.
     const decoy = spawn('sleep', ['120'], { stdio: 'ignore' });
     const decoyStart = procStart(decoy.pid!);
@@ -113,15 +140,8 @@ describe.skipIf(!isRoot())('a harness killed mid-run leaves nothing after downGu
     mkdirSync(decoyDir, { recursive: true });
     writeFileSync(join(decoyDir, 'vm.json'), JSON.stringify({ id: `decoy${process.pid}`, pid: decoy.pid, start: decoyStart }));
 
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'testdata', 'boot-child.ts'), KERNEL], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const { child, vm } = await bootChild();
     try {
-      const line = await new Promise<string>((resolve, reject) => {
-        createInterface({ input: child.stdout! }).once('line', resolve);
-        child.once('exit', (c) => reject(new Error(`boot child exited (${c}) before the guest was up`)));
-      });
-      const vm = JSON.parse(line) as { id: string; pid: number; stateDir: string };
       const qemuStart = procStart(vm.pid);
       expect(existsSync(join(vm.stateDir, 'agent.sock'))).toBe(true);
 
