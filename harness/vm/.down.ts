@@ -1,2 +1,0 @@
-import { downGuests } from './vm.ts';
-console.log(await downGuests(console.log));

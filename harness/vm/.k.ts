@@ -1,2 +1,0 @@
-import { printKernels } from './kernels.ts';
-printKernels();
