@@ -55,6 +55,8 @@ export function loadOrder(wanted: readonly string[], dep: Map<string, { file: st
  */
 export async function buildInitramfs(k: CachedKernel, log: (l: string) => void = () => undefined): Promise<string> {
   if (!existsSync(BUSYBOX)) throw new VxError('E_MISSING_TOOL', `${BUSYBOX} missing: install busybox-static (npm run setup -- --with vm)`);
+  // Debian's plain busybox package installs a dynamic /bin/busybox too; the initramfs has no libc.
+  if (readFileSync(BUSYBOX).includes('ld-linux-x86-64.so')) throw new VxError('E_MISSING_TOOL', `${BUSYBOX} is dynamically linked: install busybox-static`);
   const init = readFileSync(join(GUEST_DIR, 'init'));
   const dep = parseModulesDep(readFileSync(join(k.modulesDir, 'modules.dep'), 'utf8'));
   const order = loadOrder(INITRAMFS_MODULES, dep, moduleNames(k.modulesDir).builtin);
