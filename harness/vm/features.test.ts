@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { kernelFeatures, requireKernelFeatures, REQUIRED } from './features.ts';
-import { loadOrder, parseModulesDep } from './initramfs.ts';
+import { readFileSync } from 'node:fs';
+import { hasInterpreter, loadOrder, parseModulesDep } from './initramfs.ts';
 import { guestCmdline, qemuArgv } from './vm.ts';
 import { bzImagePayload } from './vmlinux.ts';
 
@@ -86,5 +87,12 @@ describe('bzImage payload', () => {
     payload.copy(img, 2048 + 100);
     expect(bzImagePayload(img)).toMatchObject({ format: 'zstd', size: 10000 });
     expect(bzImagePayload(Buffer.alloc(4096))).toBeUndefined();
+  });
+});
+
+describe('static busybox check', () => {
+  it('tells a dynamic executable (node) from a static one (busybox-static)', () => {
+    expect(hasInterpreter(readFileSync(process.execPath))).toBe(true);
+    expect(hasInterpreter(Buffer.from('#!/bin/sh\n'))).toBe(false);
   });
 });

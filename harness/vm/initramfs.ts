@@ -13,6 +13,16 @@ export const BUSYBOX = '/bin/busybox';
 /** What the initramfs must load to reach the host root: PCI virtio, the 9p transport and filesystem, overlayfs. */
 export const INITRAMFS_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'overlay', 'virtio_console'];
 
+/** An ELF64 executable with a PT_INTERP program header is dynamically linked. */
+export function hasInterpreter(elf: Buffer): boolean {
+  if (elf.length < 64 || elf.readUInt32BE(0) !== 0x7f454c46) return false;
+  const phoff = Number(elf.readBigUInt64LE(0x20));
+  const size = elf.readUInt16LE(0x36);
+  const count = elf.readUInt16LE(0x38);
+  for (let i = 0; i < count; i++) if (elf.readUInt32LE(phoff + i * size) === 3) return true;
+  return false;
+}
+
 /** modules.dep → for each module name, its file and its direct dependencies' files. */
 export function parseModulesDep(text: string): Map<string, { file: string; deps: string[] }> {
   const byName = new Map<string, { file: string; deps: string[] }>();
@@ -56,7 +66,7 @@ export function loadOrder(wanted: readonly string[], dep: Map<string, { file: st
 export async function buildInitramfs(k: CachedKernel, log: (l: string) => void = () => undefined): Promise<string> {
   if (!existsSync(BUSYBOX)) throw new VxError('E_MISSING_TOOL', `${BUSYBOX} missing: install busybox-static (npm run setup -- --with vm)`);
   // Debian's plain busybox package installs a dynamic /bin/busybox too; the initramfs has no libc.
-  if (readFileSync(BUSYBOX).includes('ld-linux-x86-64.so')) throw new VxError('E_MISSING_TOOL', `${BUSYBOX} is dynamically linked: install busybox-static`);
+  if (hasInterpreter(readFileSync(BUSYBOX))) throw new VxError('E_MISSING_TOOL', `${BUSYBOX} is dynamically linked: install busybox-static`);
   const init = readFileSync(join(GUEST_DIR, 'init'));
   const dep = parseModulesDep(readFileSync(join(k.modulesDir, 'modules.dep'), 'utf8'));
   const order = loadOrder(INITRAMFS_MODULES, dep, moduleNames(k.modulesDir).builtin);
