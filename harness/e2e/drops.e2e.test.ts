@@ -5,7 +5,10 @@ import { isRoot, DROPTRACER_BIN } from '../doctor.ts';
 import { shell } from '../exec/shell.ts';
 import { matchesCause } from '../measure/cause.ts';
 import { netnsInode } from '../measure/drops.ts';
-import { downAll } from '../providers/netns/ledger.ts';
+import { startDropSample } from '../measure/cell-drops.ts';
+import { downAll, Ledger } from '../providers/netns/ledger.ts';
+import { LocalHost } from '../providers/netns/local-host.ts';
+import { NetnsDrops } from '../providers/netns/provider.ts';
 import { netnsName } from '../providers/netns/network.ts';
 import type { Cluster } from '../providers/provider.ts';
 import type { Cell } from '../report/matrix.ts';
@@ -93,6 +96,27 @@ describe.skipIf(!isRoot() || !existsSync(DROPTRACER_BIN))('drops end to end on r
     expect(dropped(broken!, 'NETFILTER_DROP', 'fabric', 'br-underlay', 'nft_do_chain')).toBeGreaterThan(0);
     expect(fixed!.verdict, fixed!.reason).toBe('pass');
     expect(dropped(fixed!, 'NETFILTER_DROP', 'fabric')).toBe(0);
+    await expectRunGone(runId);
+  });
+
+  it('a tracer that cannot start leaves drops unavailable with why; a cell\'s sample says so and nothing throws', async () => {
+    const runId = run();
+    const host = new LocalHost();
+    const ledger = await Ledger.open(host, runId);
+    try {
+      const missing = await NetnsDrops.start({ host, ledger }, '/nonexistent/vxdrops');
+      expect(missing.available).toBe(false);
+      expect(missing.why).toMatch(/not built/);
+      // A binary that exits at once (as vxdrops does without BTF or root): the same, with its words.
+      const dead = await NetnsDrops.start({ host, ledger }, '/bin/false');
+      expect(dead.available).toBe(false);
+      expect(dead.why).toMatch(/exited before attaching/);
+      const sample = await startDropSample({ provider: 'test', drops: dead });
+      expect(await sample.end()).toEqual({ available: false, why: dead.why, total: 0, rows: [] });
+      expect(await (await startDropSample({ provider: 'test' })).end()).toMatchObject({ available: false, why: 'the test provider has no drop tracer' });
+    } finally {
+      expect(await ledger.teardown()).toEqual([]);
+    }
     await expectRunGone(runId);
   });
 

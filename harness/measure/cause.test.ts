@@ -51,6 +51,13 @@ describe('checkCause', () => {
     expect(r.drops).toEqual({ available: false, why: 'no BTF', total: 0, rows: [] });
   });
 
+  it('on a kernel without drop reasons the verdict stands: no cause can be seen', () => {
+    const r = checkCause(STALE, 'reproduces', passed, { ...dropsOf([row({ reason: 'n/a' })]), reasons: false }, []);
+    expect(r.verdict).toBe('pass');
+    expect(r.reason).toContain('cause not checked: this kernel names no drop reasons');
+    expect(r.drops.reasons).toBe(false);
+  });
+
   it('leaves verdicts other than pass alone, and cells without a cause unchanged', () => {
     const nr = { verdict: 'not-reproduced' as const, reason: 'expected the symptom' };
     expect(checkCause(STALE, 'reproduces', nr, dropsOf([]), []).verdict).toBe('not-reproduced');

@@ -59,6 +59,9 @@ export function checkCause(
   if (!drops.available) {
     return { ...judged, reason: `${judged.reason}; cause not checked: drops unavailable (${drops.why ?? 'unknown'})`, drops: field, cause: { ...cause } };
   }
+  if (drops.reasons === false) {
+    return { ...judged, reason: `${judged.reason}; cause not checked: this kernel names no drop reasons (before 5.17)`, drops: field, cause: { ...cause } };
+  }
   // All rows, not only the kept top: a cause is found wherever it ranks.
   const all: RankedDropRow[] = cellDrops(drops, baseline, Number.MAX_SAFE_INTEGER).rows;
   const dropped = all.filter((r) => matchesCause(r, cause)).reduce((s, r) => s + r.count, 0);

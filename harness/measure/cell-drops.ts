@@ -17,6 +17,8 @@ export interface CellDrops {
   omitted?: number;
   /** Whether a baseline (the same client's no-fault cell) was there to rank against. */
   ranked?: boolean;
+  /** False when the kernel names no drop reasons (before 5.17). */
+  reasons?: boolean;
 }
 
 const firstLine = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
@@ -39,7 +41,8 @@ export async function startDropSample(cluster: Pick<Cluster, 'drops' | 'provider
   return {
     end: async () => {
       try {
-        return dropsOf(d.delta(before, await d.snapshot()));
+        const rows = d.delta(before, await d.snapshot());
+        return { ...dropsOf(rows), ...(d.reasons === false ? { reasons: false } : {}) };
       } catch (e) {
         return dropsUnavailable(firstLine(e));
       }
@@ -57,6 +60,7 @@ export function cellDrops(drops: Drops, baseline: readonly DropRow[] | undefined
     rows: ranked.slice(0, keep),
     ...(ranked.length > keep ? { omitted: ranked.length - keep } : {}),
     ranked: baseline !== undefined,
+    ...(drops.reasons === false ? { reasons: false } : {}),
   };
 }
 

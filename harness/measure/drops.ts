@@ -44,6 +44,8 @@ export interface Drops {
   /** Sum of all rows' counts. */
   total: number;
   rows: DropRow[];
+  /** False on kernels before 5.17: rows carry no reason ('n/a'), so no cause can be checked. */
+  reasons?: boolean;
 }
 
 /** A row's identity without its count and namespace name: the key of a snapshot. */

@@ -170,6 +170,8 @@ export interface ClusterDrops {
   /** False when the tracer could not start here (no BTF, not root, not built); `why` says which. */
   readonly available: boolean;
   readonly why?: string;
+  /** Whether the kernel names drop reasons (5.17+); rows read 'n/a' without. */
+  readonly reasons?: boolean;
   /** Cumulative counts since the run started; throws when the tracer is gone. */
   snapshot(): Promise<DropSnapshot>;
   /** What grew between two snapshots, named by the run's nodes and pods (node-3, client-musl, fabric). */

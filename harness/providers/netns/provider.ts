@@ -70,6 +70,10 @@ export class NetnsDrops implements ClusterDrops {
     return this.failure;
   }
 
+  get reasons(): boolean | undefined {
+    return this.tracer?.kernelHasReasons;
+  }
+
   /** Counts the drops of these namespaces under the run's names (node-1, client-musl, fabric). */
   async watch(targets: readonly NetnsTarget[]): Promise<void> {
     const t = this.tracer;
