@@ -61,6 +61,8 @@ describe('checkCause', () => {
   it('leaves verdicts other than pass alone, and cells without a cause unchanged', () => {
     const nr = { verdict: 'not-reproduced' as const, reason: 'expected the symptom' };
     expect(checkCause(STALE, 'reproduces', nr, dropsOf([]), []).verdict).toBe('not-reproduced');
+    const dry = { verdict: 'skipped' as const, reason: 'dry run: nothing measured' };
+    expect(checkCause(STALE, 'reproduces', dry, dropsUnavailable('no tracer'), undefined)).toMatchObject(dry);
     const r = checkCause(undefined, 'reproduces', passed, dropsOf([]), []);
     expect(r).toMatchObject(passed);
     expect(r.cause).toBeUndefined();

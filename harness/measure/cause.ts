@@ -55,7 +55,8 @@ export function checkCause(
   baseline: readonly DropRow[] | undefined,
 ): CheckedCell {
   const field = cellDrops(drops, baseline);
-  if (!cause) return { ...judged, drops: field };
+  // Nothing was judged (a dry run): there is no symptom to explain.
+  if (!cause || judged.verdict === 'skipped') return { ...judged, drops: field };
   if (!drops.available) {
     return { ...judged, reason: `${judged.reason}; cause not checked: drops unavailable (${drops.why ?? 'unknown'})`, drops: field, cause: { ...cause } };
   }
