@@ -36,6 +36,7 @@ describe('where it died', () => {
   it('names count, packets, place, reason and function', () => {
     expect(diedText(row({}))).toBe('64 DNS packets died on node-3 flannel.1: OTHERHOST (ip_rcv_core)');
     expect(packetsOf(row({ port: 8472, innerProto: 'tcp', innerPort: 8080 }))).toBe('TCP :8080 packets in VXLAN');
+    expect(diedText(row({ count: 1, proto: 'tcp', port: 80, ns: 'node-1', iface: '' }))).toBe('1 TCP :80 packet died on node-1: OTHERHOST (ip_rcv_core)');
     expect(whereItDied(stale)).toBe('64 DNS packets died on node-3 flannel.1: OTHERHOST (ip_rcv_core)');
     // Background alone explains nothing.
     expect(whereItDied(baseline)).toBeUndefined();

@@ -12,9 +12,11 @@ export function packetsOf(r: DropRow): string {
   return `${kind} packets${inner ? ' in VXLAN' : ''}`;
 }
 
+const one = (n: number, what: string) => (n === 1 ? what.replace(/ packets/, ' packet') : what);
+
 /** `64 DNS packets died on node-3 flannel.1: OTHERHOST (ip_rcv_core)`. */
 export function diedText(r: DropRow): string {
-  return `${r.count} ${packetsOf(r)} died on ${[r.ns, r.iface].filter(Boolean).join(' ')}: ${r.reason} (${r.func})`;
+  return `${r.count} ${one(r.count, packetsOf(r))} died on ${[r.ns, r.iface].filter(Boolean).join(' ')}: ${r.reason} (${r.func})`;
 }
 
 /**
