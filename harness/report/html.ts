@@ -230,14 +230,19 @@ function dropsTable(c: Cell): string {
   const flag = causeFlag(c);
   const lead = `<p class="died">${died ? `<b>${esc(died)}</b>` : 'No drop above the no-fault cell (background only).'}${flag ? ` <span class="flag">⚑ ${esc(flag)}</span>` : ''}</p>`;
   const head = '<thead><tr><th scope="col">where</th><th scope="col">interface</th><th scope="col">reason</th><th scope="col">function</th><th scope="col">packets</th><th scope="col">count</th><th scope="col">excess</th><th scope="col">note</th></tr></thead>';
-  const rows = d.rows.map((r) => {
-    const cause = c.cause && matchesCause(r, c.cause);
-    const note = cause ? 'declared cause' : (r.background ?? '');
-    const cls = cause ? ' class="cause"' : r.background ? ' class="background"' : '';
+  const isCause = (r: (typeof d.rows)[number]) => !!c.cause && matchesCause(r, c.cause);
+  const tr = (r: (typeof d.rows)[number]) => {
+    const note = isCause(r) ? 'declared cause' : (r.background ?? (r.excess <= 0 ? 'no more than the no-fault cell' : ''));
+    const cls = isCause(r) ? ' class="cause"' : r.background ? ' class="background"' : '';
     return `<tr${cls}><td>${esc(r.ns)}</td><td><code>${esc(r.iface || '—')}</code></td><td><code>${esc(r.reason)}</code></td><td><code>${esc(r.func)}</code></td><td>${esc(packetsOf(r))}</td><td>${esc(r.count)}</td><td>${esc(r.excess)}</td><td>${esc(note)}</td></tr>`;
-  });
+  };
+  // What explains the cell (and its declared cause) in the open; background and baseline-level rows folded.
+  const shown = d.rows.filter((r) => isCause(r) || (r.excess > 0 && !r.background));
+  const folded = d.rows.filter((r) => !shown.includes(r));
+  const table = (rs: typeof d.rows) => `<table class="drops">${head}<tbody>${rs.map(tr).join('')}</tbody></table>`;
   const more = d.omitted ? `<p class="muted">${d.omitted} smaller row${d.omitted === 1 ? '' : 's'} left out; ${d.total} packets dropped in all.</p>` : `<p class="muted">${d.total} packets dropped in all${d.ranked ? ', excess over the same client\'s no-fault cell' : ''}.</p>`;
-  return `<h4>Where it died</h4>${lead}<table class="drops">${head}<tbody>${rows.join('')}</tbody></table>${more}`;
+  const rest = folded.length ? `<details class="folded"><summary>${folded.length} row${folded.length === 1 ? '' : 's'} of background noise or no more than the no-fault cell</summary>${table(folded)}</details>` : '';
+  return `<div class="dropsbox"><h4>Where it died</h4>${lead}${shown.length ? table(shown) : ''}${rest}${more}</div>`;
 }
 
 interface ChartData {
@@ -300,7 +305,7 @@ function card(c: Cell, id: string, m: Matrix, withTarget: boolean): { html: stri
     `<section class="card" id="${id}" style="border-top-color:${verdictColor(c.verdict)}">` +
     `<h3>${badge(c.verdict)} ${esc(cellName(c, withTarget))}</h3>` +
     `<p class="reason"><b style="color:${verdictColor(c.verdict)}">${esc(c.verdict)}</b> — ${esc(c.reason || 'no reason recorded')}</p>` +
-    `<div class="cols"><div>${stats}${dropsTable(c)}<h4>Kernel counters</h4>${countersTable(c)}</div><div>${chart.html}</div></div></section>`;
+    `<div class="cols"><div>${stats}<h4>Kernel counters</h4>${countersTable(c)}</div><div>${chart.html}</div></div>${dropsTable(c)}</section>`;
   return { html, ...(chart.data ? { chart: chart.data } : {}) };
 }
 
@@ -337,7 +342,7 @@ table{border-collapse:collapse;background:#fff}
 .counters th,.counters td{border:1px solid var(--line);padding:3px 8px;font-variant-numeric:tabular-nums;text-align:right} .counters th[scope=row]{text-align:left}
 .counters thead th{background:#f6f8fa;text-align:center;white-space:nowrap} .counters tr.nonzero td{font-weight:600}
 details.folded{margin-top:6px} details.folded summary{color:var(--muted);cursor:pointer}
-.drops th,.drops td{border:1px solid var(--line);padding:3px 8px;font-variant-numeric:tabular-nums;text-align:left} .drops thead th{background:#f6f8fa}
+.dropsbox{margin-top:10px} .drops{font-size:13px} .drops th,.drops td{border:1px solid var(--line);padding:3px 8px;white-space:nowrap;font-variant-numeric:tabular-nums;text-align:left} .drops thead th{background:#f6f8fa}
 .drops tr.cause td{font-weight:600;background:#fff8c5} .drops tr.background td{color:var(--muted)} .died{margin:0 0 6px} .flag{color:#9a6700}
 figure{margin:0} figcaption{color:var(--muted);font-size:12.5px;margin-top:4px} .chart{width:100%;min-height:300px}
 .uplot .u-legend{font-size:12.5px;text-align:left}
