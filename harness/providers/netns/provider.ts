@@ -328,6 +328,8 @@ export class NetnsProvider implements Provider {
       });
       // The cluster answered through flannel.1 and kube-proxy's DNAT: the kernel has VXLAN and conntrack.
       this.kernel = { ...this.kernel, vxlan: true, conntrack: true };
+      // The tracer read the tracepoint's signature from the kernel's BTF: a fact, where the release was a guess.
+      if (cluster.drops?.reasons !== undefined) this.kernel = { ...this.kernel, dropReasons: cluster.drops.reasons };
       return cluster;
     } catch (e) {
       // What was built so far tells why bring-up failed: collect it before it is removed.
