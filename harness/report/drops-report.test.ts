@@ -2,6 +2,7 @@ import { XMLParser } from 'fast-xml-parser';
 import { describe, expect, it } from 'vitest';
 import { checkCause, type Cause } from '../measure/cause.ts';
 import { dropsOf, dropsUnavailable, type DropRow, type Drops } from '../measure/drops.ts';
+import { dropCause } from './cross-kernel.ts';
 import { diedText, packetsOf, whereItDied } from './drops-text.ts';
 import { renderHtml } from './html.ts';
 import { renderJUnit } from './junit.ts';
@@ -65,6 +66,11 @@ describe('where it died', () => {
     expect(renderHtml(off)).toContain('drops: unavailable (not root)');
     // A matrix written before drops existed renders no section at all.
     expect(renderMarkdown(makeMatrix([makeCell({ client: 'musl' }, 1)]))).not.toContain('Where it died');
+  });
+
+  it('the cross-kernel report reads the same field: the top row that is not background', () => {
+    expect(dropCause(stale)).toEqual({ reason: 'OTHERHOST', func: 'ip_rcv_core', count: 64, ns: 'node-3', iface: 'flannel.1' });
+    expect(dropCause(baseline)).toBeUndefined();
   });
 
   it('JUnit failure messages name the cause', () => {
