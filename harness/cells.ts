@@ -5,6 +5,7 @@ import { FAULTS } from './faults/index.ts';
 import type { Fault, Requirement } from './faults/fault.ts';
 import { MITIGATIONS } from './mitigations/index.ts';
 import type { Mitigation } from './mitigations/mitigation.ts';
+import type { Cause } from './measure/cause.ts';
 import type { ExpectationSpec } from './report/matrix.ts';
 
 /** A suite checked against the fault and mitigation registries and its topology: ready to run, nothing built yet. */
@@ -31,6 +32,8 @@ export interface ResolvedCell {
   expectation: ExpectationSpec;
   /** What the cell needs from the provider: unmet, it is skipped with the reason. */
   requirements: Requirement[];
+  /** The drop that explains the symptom, checked against the cell's drops (measure/cause.ts). */
+  cause?: Cause;
 }
 
 export interface ResolveOptions {
@@ -99,6 +102,7 @@ export function resolveCell(suite: Suite, spec: CellSpec, client: Libc, index: n
     workload,
     expectation: expectationOf(spec, client),
     requirements,
+    ...(spec.cause ? { cause: spec.cause } : {}),
   };
 }
 

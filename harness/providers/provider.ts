@@ -1,5 +1,6 @@
 import type { Topology } from '../config/topology.ts';
 import type { ExecOptions, ExecResult } from '../exec/shell.ts';
+import type { DropRow, DropSnapshot } from '../measure/drops.ts';
 
 /**
  * The seam. Faults, mitigations and measurements reach the cluster only through these calls, so they run
@@ -161,6 +162,22 @@ export interface RunRef {
   what: string;
 }
 
+/**
+ * Where packets died in the run's own namespaces (kernel drop reasons, harness/measure/drops.ts): one tracer
+ * per run, sampled before and after each cell's measurement. Optional: a provider that cannot trace leaves it out.
+ */
+export interface ClusterDrops {
+  /** False when the tracer could not start here (no BTF, not root, not built); `why` says which. */
+  readonly available: boolean;
+  readonly why?: string;
+  /** Whether the kernel names drop reasons (5.17+); rows read 'n/a' without. */
+  readonly reasons?: boolean;
+  /** Cumulative counts since the run started; throws when the tracer is gone. */
+  snapshot(): Promise<DropSnapshot>;
+  /** What grew between two snapshots, named by the run's nodes and pods (node-3, client-musl, fabric). */
+  delta(before: DropSnapshot, after: DropSnapshot): DropRow[];
+}
+
 export interface Cluster {
   readonly provider: string;
   readonly runId: string;
@@ -183,6 +200,8 @@ export interface Cluster {
    * iptables-save, conntrack -S, daemon logs …); returns the files written. Never throws.
    */
   collectLogs(dir: string): Promise<string[]>;
+  /** Kernel drop counters of the run's namespaces; absent where the provider has no tracer (see `dropsUnavailableWhy`). */
+  readonly drops?: ClusterDrops;
   /** How a person enters a node of a kept cluster (e.g. `ip netns exec vxc-<run>-node-1 bash`). */
   readonly enterHint: string;
   down(): Promise<void>;

@@ -112,14 +112,15 @@ export interface CrossKernelReport {
 /** The drops field as the drop tracer writes it; absent in matrices from before it, or when it was not running. */
 interface DropsField {
   available?: boolean;
-  rows?: { reason?: string; func?: string; count?: number; ns?: string; iface?: string; background?: boolean }[];
+  // background: the noise label (measure/drops.ts backgroundLabel); excess: count over the no-fault cell.
+  rows?: { reason?: string; func?: string; count?: number; excess?: number; ns?: string; iface?: string; background?: string | boolean }[];
 }
 
 export function dropCause(c: Cell): DropCause | undefined {
   const drops = (c as Cell & { drops?: DropsField }).drops;
   if (!drops?.available || !Array.isArray(drops.rows)) return undefined;
   // Rows come ranked by excess over the no-fault cell; background noise is labelled and never a cause.
-  const top = drops.rows.find((r) => r.background !== true && (r.count ?? 0) > 0);
+  const top = drops.rows.find((r) => !r.background && (r.count ?? 0) > 0 && (r.excess ?? 1) > 0);
   if (!top?.reason) return undefined;
   return { reason: top.reason, func: top.func ?? '', count: top.count ?? 0, ns: top.ns ?? '', iface: top.iface ?? '' };
 }

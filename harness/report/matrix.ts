@@ -1,3 +1,6 @@
+import type { CauseCheck } from '../measure/cause.ts';
+import type { CellDrops } from '../measure/cell-drops.ts';
+
 /** The matrix JSON contract (DESIGN.md). Fields may be added; none renamed or dropped without a schemaVersion bump. */
 export const SCHEMA_VERSION = 1;
 
@@ -57,6 +60,12 @@ export interface Cell {
   affected?: number;
   /** Whether this cell's verdict makes the run exit non-zero (decided once, by failsRun). */
   failsRun?: boolean;
+  /** Packets the kernel dropped in the run's namespaces during the measurement (where, why); measured cells only. */
+  drops?: CellDrops;
+  /** The suite's declared cause and how many packets it dropped (measure/cause.ts). */
+  cause?: CauseCheck;
+  /** A clean cell whose fault's cause still dropped packets: how many (flagged, verdict unchanged). */
+  causeStillDropping?: number;
 }
 
 export interface Matrix {
