@@ -2,7 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { RunError, VxError } from '../errors.ts';
 import { checkAborted, track } from '../exec/finalizers.ts';
 import { DEFAULT_TIMEOUT_MS, type ExecOptions, type ExecResult } from '../exec/shell.ts';
-import type { Host, HostProcess, HostSpawnOptions } from '../providers/netns/host.ts';
+import type { Host, HostProcess, HostSpawnOptions } from '../exec/host.ts';
 import { decodeResponse, encodeRequest, LineDecoder, type AgentRequest, type AgentResults, type AgentRunOpts, type AgentRunResult } from './protocol.ts';
 
 /** Time an answer may take beyond the command's own timeout (virtio-serial round trip, TCG). */
