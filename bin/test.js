@@ -26,7 +26,7 @@ async function run(argv, timeout) {
 
 // The e2e tests need the Debian tools and the probes; setup installs them (apt-get) and fails loudly as root.
 if (e2e && root) {
-  const status = await run(['node', 'bin/vxchaos.js', 'setup', '--quiet', '--with', 'report'], '30m');
+  const status = await run(['node', 'bin/vxchaos.js', 'setup', '--quiet', '--with', 'report,vm'], '30m');
   if (status !== 0) process.exit(status);
 }
 const status = await run(['npx', 'vitest', 'run', ...(dropsE2e ? ['--project', 'unit'] : []), ...args], '90m');

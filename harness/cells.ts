@@ -7,6 +7,7 @@ import { MITIGATIONS } from './mitigations/index.ts';
 import type { Mitigation } from './mitigations/mitigation.ts';
 import { DEFAULT_CONFIDENCE } from './measure/confidence.ts';
 import { DEFAULT_CLEAN_TOLERANCE } from './measure/settle.ts';
+import type { Cause } from './measure/cause.ts';
 import type { ExpectationSpec } from './report/matrix.ts';
 
 /** A suite checked against the fault and mitigation registries and its topology: ready to run, nothing built yet. */
@@ -35,6 +36,8 @@ export interface ResolvedCell {
   stop: { confidence: number; minS?: number };
   /** What the cell needs from the provider: unmet, it is skipped with the reason. */
   requirements: Requirement[];
+  /** The drop that explains the symptom, checked against the cell's drops (measure/cause.ts). */
+  cause?: Cause;
 }
 
 export interface ResolveOptions {
@@ -104,6 +107,7 @@ export function resolveCell(suite: Suite, spec: CellSpec, client: Libc, index: n
     expectation: expectationOf(spec, client),
     stop: { confidence: spec.confidence ?? DEFAULT_CONFIDENCE, ...(spec.minS !== undefined ? { minS: spec.minS } : {}) },
     requirements,
+    ...(spec.cause ? { cause: spec.cause } : {}),
   };
 }
 

@@ -12,9 +12,11 @@ import { progress } from './progress.ts';
 import type { Libc } from './providers/provider.ts';
 import { DEFAULT_PROVIDER, PROVIDERS, providerEntry, type ProviderOptions } from './providers/registry.ts';
 import { compareCommand, reportCommand } from './report/commands.ts';
+import { kernelsReportCommand } from './report/cross-kernel.ts';
 import { renderTerminal } from './report/terminal.ts';
 import { REPORTER_NAMES, reportersNamed } from './report/write.ts';
 import { runSuite } from './runner.ts';
+import { downGuests, parseKernelSpec, printKernels } from './vm/index.ts';
 
 // sudo and some CI shells drop the sbin directories where ip, iptables and conntrack live.
 {
@@ -70,15 +72,20 @@ program
   .option('--reporter <list>', `reports to write, comma-separated (${REPORTER_NAMES.join(', ')}); default all`, (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean))
   .option('--baseline <path>', 'compare against a previous run (run dir or matrix.json); exit 1 on a regression')
   .option('--dry-run', 'print what would run (kind: every command, the generated kind config and manifests) and stop', false)
+  .addOption(new Option('--kernel <spec>', 'kernel under test: host, debian:bullseye|bookworm|trixie, or a kernel image path (a qemu microVM; see `vxchaos kernels`)').env('VXCHAOS_KERNEL').default('host'))
   .addOption(new Option('--k8s-version <v>', 'kind: Kubernetes version of the pinned node image').env('VXCHAOS_K8S_VERSION'))
   .addOption(new Option('--flannel-version <v>', 'kind: pinned kube-flannel version').env('VXCHAOS_FLANNEL_VERSION'))
-  .action(async (name: string, o: { provider: string; clients?: Libc[]; duration?: number; quick: boolean; keep: boolean; out: string; reporter?: string[]; baseline?: string; dryRun: boolean; k8sVersion?: string; flannelVersion?: string }) => {
+  .action(async (name: string, o: { provider: string; clients?: Libc[]; duration?: number; quick: boolean; keep: boolean; out: string; reporter?: string[]; baseline?: string; dryRun: boolean; kernel: string; k8sVersion?: string; flannelVersion?: string }) => {
     // Everything that can be checked is checked before anything is built.
     const prepared = prepareSuite(name);
     const { suite } = prepared;
     if (o.reporter) reportersNamed(o.reporter);
     const clients = o.clients ?? suite.clients;
-    const popts: ProviderOptions = { outDir: o.out, keep: o.keep, k8sVersion: o.k8sVersion, flannelVersion: o.flannelVersion };
+    if (o.kernel !== 'host' && !providerEntry(o.provider).kernels) {
+      throw new VxError('E_BAD_FLAG', `--kernel: the ${o.provider} provider's nodes run the machine's own kernel; another kernel needs a provider that boots one (${PROVIDERS.filter((p) => p.kernels).map((p) => p.name).join(', ')})`);
+    }
+    parseKernelSpec(o.kernel); // a bad spec is refused before anything is fetched or built
+    const popts: ProviderOptions = { outDir: o.out, keep: o.keep, k8sVersion: o.k8sVersion, flannelVersion: o.flannelVersion, kernel: o.kernel };
     const provider = providerEntry(o.provider).create(popts);
     if (o.dryRun) {
       const plan = providerEntry(o.provider).plan?.({ ...popts, suite: suite.name });
@@ -124,6 +131,9 @@ program
     process.exitCode = await compareCommand(baseline, current, { out: o.out });
   });
 
+// vxchaos kernels-report <runs...> [--suite NAME] [--out DIR]: the same suite's runs side by side, a column per kernel
+program.addCommand(kernelsReportCommand());
+
 program
   .command('list')
   .description('list suites, faults and mitigations')
@@ -155,9 +165,12 @@ program
   .command('setup')
   .description('install missing Debian packages (as root, with apt-get) and build the probes')
   .option('--quiet', 'print only what is done', false)
-  .option('--with <purposes>', 'extra tool sets: bench,report (chromium for the HTML report test)', '')
+  .option('--with <purposes>', 'extra tool sets: bench, report (chromium for the HTML report test), vm (qemu and friends for --kernel)', '')
   .action(async (o: { quiet: boolean; with: string }) => {
-    const extra = o.with.split(',').filter(Boolean) as ('bench' | 'report')[];
+    const known = ['bench', 'report', 'vm'] as const;
+    const extra = o.with.split(',').filter(Boolean) as (typeof known)[number][];
+    const bad = extra.filter((e) => !(known as readonly string[]).includes(e));
+    if (bad.length) throw new VxError('E_BAD_FLAG', `--with: unknown tool set ${bad.join(', ')} (${known.join(', ')})`);
     await setup({ quiet: o.quiet, purposes: ['cluster', 'build', ...extra] });
   });
 
@@ -176,10 +189,20 @@ program
       if (r.removed.length) console.log(`${entry.name}: removed ${r.removed.join(', ')}`);
       problems = problems.concat(r.problems.map((p) => `${entry.name}: ${p}`));
     }
+    // VMs of --kernel runs that a crash left behind (only ours: pid, start time and VM name must match).
+    const vms = o.all ? await downGuests() : [];
+    if (vms.length) console.log(`vm: removed ${vms.join(', ')}`);
     if (problems.length) {
       console.error(problems.join('\n'));
       process.exitCode = 1;
     }
+  });
+
+program
+  .command('kernels')
+  .description('kernels --kernel can run: cached, and fetchable from Debian with apt')
+  .action(() => {
+    printKernels();
   });
 
 program

@@ -11,7 +11,7 @@ export interface Tool {
   why: string;
   /** Absolute paths to look at, else found on PATH. */
   paths?: string[];
-  for: ('cluster' | 'build' | 'bench' | 'report' | 'drops')[];
+  for: ('cluster' | 'build' | 'bench' | 'report' | 'drops' | 'vm')[];
 }
 
 export const TOOLS: Tool[] = [
@@ -37,6 +37,13 @@ export const TOOLS: Tool[] = [
   { tool: 'tcpdump', pkg: 'tcpdump', why: 'probe accuracy benchmark', for: ['bench'] },
   { tool: 'dnsperf', pkg: 'dnsperf', why: 'probe headroom benchmark', for: ['bench'] },
   { tool: 'chromium', pkg: 'chromium', why: 'HTML report test', paths: ['/usr/bin/chromium'], for: ['report'] },
+  { tool: 'qemu-system-x86_64', pkg: 'qemu-system-x86', why: '--kernel: the guest VM', for: ['vm'] },
+  { tool: 'busybox (static)', pkg: 'busybox-static', why: '--kernel: the guest initramfs', paths: ['/bin/busybox'], for: ['vm'] },
+  { tool: 'cpio', pkg: 'cpio', why: '--kernel: packs the guest initramfs', for: ['vm'] },
+  { tool: 'depmod', pkg: 'kmod', why: "--kernel: modules.dep for Debian's kernel packages; modprobe in the guest", paths: ['/sbin/depmod', '/usr/sbin/depmod'], for: ['vm'] },
+  { tool: 'zstd', pkg: 'zstd', why: '--kernel: unpacks zstd kernels and modules (trixie)', for: ['vm'] },
+  { tool: 'dpkg-deb', pkg: 'dpkg', why: '--kernel: extracts kernel packages', for: ['vm'] },
+  { tool: 'debian-archive-keyring', pkg: 'debian-archive-keyring', why: '--kernel debian:*: apt checks the kernel packages against it', paths: ['/usr/share/keyrings/debian-archive-keyring.gpg'], for: ['vm'] },
 ];
 
 function onPath(tool: string): boolean {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import { cpus, hostname, release, totalmem } from 'node:os';
+import { cpus, hostname, release, totalmem, version } from 'node:os';
 import { join } from 'node:path';
 import { planCells, connectTargets, type PreparedSuite, type ResolvedCell } from './cells.ts';
 import type { Libc, Workload } from './config/suite.ts';
@@ -8,7 +8,10 @@ import { InterruptedError } from './errors.ts';
 import { addFinalizer } from './exec/finalizers.ts';
 import { UndoStack } from './exec/undo.ts';
 import { unmetRequirement, type Applied, type FaultContext } from './faults/fault.ts';
+import { checkCause } from './measure/cause.ts';
+import { startDropSample } from './measure/cell-drops.ts';
 import { classify, type Classified } from './measure/classify.ts';
+import type { DropRow } from './measure/drops.ts';
 import { delta, snapshot } from './measure/counters.ts';
 import { measureAdaptive, settlerOptionsFor } from './measure/adaptive.ts';
 import { Settler, type Settlement } from './measure/settle.ts';
@@ -131,11 +134,12 @@ async function measure(cluster: Cluster, rc: ResolvedCell, wl: Workload, client:
   const probeArgs = connect
     ? { targets: connect.ips, connectPort: connect.port, threads: wl.threads, durationS: wl.durationS }
     : { targets: wl.targets, threads: wl.threads, durationS: wl.durationS, fresh: wl.fresh };
+  const drops = await startDropSample(cluster);
   const settler = new Settler(rc.expectation, settlerOptionsFor(rc.expectation, wl, rc.stop));
   const before = await snapshot(cluster.nodes);
   const out = await measureAdaptive(source, probeArgs, settler);
   const after = await snapshot(cluster.nodes);
-  return { samples: out.output.samples, settlement: out.settlement, inFlight: out.inFlight, counters: delta(before, after) };
+  return { samples: out.output.samples, settlement: out.settlement, inFlight: out.inFlight, counters: delta(before, after), drops: await drops.end() };
 }
 
 export interface CellRunOptions {
@@ -143,6 +147,8 @@ export interface CellRunOptions {
   /** Where a failing cell's logs go (the provider's collectLogs). */
   logsDir?: string;
   dryRun?: boolean;
+  /** The drop rows of the same client's no-fault cell of this run: a cell's drops are ranked by excess over them. */
+  dropBaseline?: readonly DropRow[];
 }
 
 /**
@@ -174,13 +180,18 @@ export async function runCell(cluster: Cluster, caps: Capabilities, rc: Resolved
     const m = await measure(cluster, rc, wl, client, undo);
     const final = { ...(await fault.finalCounters?.()), ...(await mitigation.finalCounters?.()) };
     const c = classify(m.samples, wl.thresholdMs);
-    const { verdict, reason } = opts.dryRun ? { verdict: 'skipped' as const, reason: 'dry run: nothing measured' } : { verdict: m.settlement.verdict, reason: `${m.settlement.reason}${errorKinds(c.errorsByKind)}` };
-    result = toCell(rc, wl, cluster, c, verdict, reason, caps, {
-      counters: { ...m.counters.total, ...fault.counters, ...mitigation.counters, ...final },
-      countersByNode: m.counters.byNode,
-      durationS: 0,
-    });
-    if (!opts.dryRun) result = { ...result, ...settledFields(m.settlement, m.inFlight, rc.stop.confidence) };
+    const judged = opts.dryRun ? { verdict: 'skipped' as const, reason: 'dry run: nothing measured' } : { verdict: m.settlement.verdict, reason: `${m.settlement.reason}${errorKinds(c.errorsByKind)}` };
+    // The mechanism: did the declared drop happen (reproduces), or still happen (clean)?
+    const { verdict, reason, ...dropFields } = checkCause(rc.cause, rc.expectation.expect, judged, m.drops, opts.dropBaseline);
+    result = {
+      ...toCell(rc, wl, cluster, c, verdict, reason, caps, {
+        counters: { ...m.counters.total, ...fault.counters, ...mitigation.counters, ...final },
+        countersByNode: m.counters.byNode,
+        durationS: 0,
+      }),
+      ...dropFields,
+      ...(opts.dryRun ? {} : settledFields(m.settlement, m.inFlight, rc.stop.confidence)),
+    };
   } catch (e) {
     if (e instanceof InterruptedError) {
       await undo.unwind();
@@ -234,11 +245,14 @@ export async function runSuite(opts: RunOptions): Promise<{ matrix: Matrix; dir:
     });
     progress.done(`cluster ${topology.name} up`, Date.now() - t0);
     const measured: Cell[] = [];
+    // Per client, the drops of its no-fault cell: what every run has, so a cell's ranking sinks it.
+    const dropBaseline = new Map<string, DropRow[]>();
     for (const rc of cells) {
       const label = `[${rc.index}/${cells.length}] ${rc.label}`;
       progress.step(`${label}: measuring`);
-      const cell = await runCell(cluster, provider.capabilities, rc, { log: (m) => progress.info(m), logsDir, dryRun: opts.dryRun });
+      const cell = await runCell(cluster, provider.capabilities, rc, { log: (m) => progress.info(m), logsDir, dryRun: opts.dryRun, dropBaseline: dropBaseline.get(rc.client) });
       measured.push(cell);
+      if (rc.fault.name === 'none' && rc.mitigation.name === 'none' && !rc.name && cell.drops?.available && !dropBaseline.has(rc.client)) dropBaseline.set(rc.client, cell.drops.rows);
       const mark = cell.verdict === 'pass' ? 'pass' : cell.verdict.toUpperCase();
       progress.done(`${label}: ${mark} — ${cell.reason}`, Math.round(cell.durationS * 1000));
     }
@@ -249,8 +263,9 @@ export async function runSuite(opts: RunOptions): Promise<{ matrix: Matrix; dir:
       runId,
       startedAt: startedAt.toISOString(),
       durationS: round1((Date.now() - startedAt.getTime()) / 1000),
-      kernel: release(),
-      host: { hostname: hostname(), cpus: String(cpus().length), memGiB: String(Math.round(totalmem() / 2 ** 30)), node: process.version, ...(await cluster.describe()) },
+      kernel: (cluster.kernel ?? { release: release() }).release,
+      kernelUnderTest: cluster.kernel ?? { release: release(), version: version(), source: 'host' },
+      host: { hostname: hostname(), kernel: release(), cpus: String(cpus().length), memGiB: String(Math.round(totalmem() / 2 ** 30)), node: process.version, ...(await cluster.describe()) },
       cells: measured,
       quick: opts.quick,
       description: suite.description,

@@ -2,7 +2,7 @@
 # The action's (action.yml) run step: each suite of $SUITES through vxchaos as root, each compared with its
 # baseline when $BASELINE is set. It never stops at a failing suite: every suite runs, and the suites that
 # broke an expectation or regressed are written to the step output `failed` for the action's last step.
-# Inputs come in the environment: SUITES PROVIDER QUICK BASELINE CLIENTS VXCHAOS_REPORTS (+ GitHub's own).
+# Inputs come in the environment: SUITES PROVIDER QUICK BASELINE CLIENTS KERNEL VXCHAOS_REPORTS (+ GitHub's own).
 set -uo pipefail
 
 vx=(node "$GITHUB_ACTION_PATH/bin/vxchaos.js")
@@ -50,6 +50,8 @@ for suite in ${SUITES//,/ }; do
   args=(suite "$suite" --provider "$PROVIDER" --out "$out")
   if [ "$QUICK" = true ]; then args+=(--quick); fi
   if [ -n "$CLIENTS" ]; then args+=(--clients "$CLIENTS"); fi
+  # Unset for callers from before the kernel input; empty means the runner's own kernel.
+  if [ -n "${KERNEL:-}" ]; then args+=(--kernel "$KERNEL"); fi
   if [ -n "$BASELINE" ]; then
     b="$(baseline_for "$suite")"
     if [ -n "$b" ]; then

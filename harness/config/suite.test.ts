@@ -116,6 +116,24 @@ describe('cell workload overrides and defaults', () => {
     for (const c of emulated) expect(c.params).toEqual({ dropPercent: 20 });
   });
 
+  it('every shipped suite declares the drop behind its fault; no baseline inherits one', () => {
+    for (const { name } of listSuites()) {
+      const { suite } = prepareSuite(name);
+      for (const c of suite.cells) {
+        if (c.fault === 'none') expect(c.cause, `${name}: baseline`).toBeUndefined();
+        else expect(c.cause?.reason, `${name}: ${c.fault} ${c.mitigation}`).toMatch(/^[A-Z_]+$/);
+      }
+    }
+    const planned = q(prepareSuite('flannel-arp').suite, ['musl'], true);
+    expect(planned.find((c) => c.fault.name === 'mac-churn')?.cause).toEqual({ reason: 'OTHERHOST', where: 'node-3', iface: 'flannel.1', func: 'ip_rcv_core' });
+  });
+
+  it('a cause is a kernel drop reason, with no fields of its own invention', () => {
+    const base = 'name: x\ndescription: x\nworkload: { targets: [a.] }\ncells:\n  - fault: none\n    expect: clean\n';
+    expect(problemsOf(suiteFile(`${base}    cause: { reason: otherhost }\n`))).toMatch(/cause\.reason/);
+    expect(problemsOf(suiteFile(`${base}    cause: { reason: OTHERHOST, node: node-3 }\n`))).toMatch(/node/);
+  });
+
   it('node resolver cells require private node files', () => {
     const { suite } = prepareSuite('checksum-offload');
     const dns = q(suite, ['glibc'], true).find((c) => c.name === 'dns over tcp')!;

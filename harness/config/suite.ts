@@ -57,6 +57,15 @@ const stopFields = {
 
 /** A share of exactly zero can never be shown by sampling: the interval's upper bound is never 0. */
 const Tolerance = z.number().gt(0, 'must be above 0: no sample shows a share of exactly 0 (e.g. 0.002)').max(1);
+/** The kernel drop that explains the symptom (measure/cause.ts): reason, and optionally where, interface, function. */
+const Cause = z.strictObject({
+  /** enum skb_drop_reason without SKB_DROP_REASON_ (OTHERHOST, UDP_CSUM, NETFILTER_DROP, …). */
+  reason: z.string().regex(/^[A-Z0-9_]+$/, 'a drop reason as the kernel names it, e.g. OTHERHOST'),
+  /** A node or pod of the run (node-3, coredns-node-2, client-musl), or `fabric`. */
+  where: z.string().min(1).optional(),
+  iface: z.string().min(1).optional(),
+  func: z.string().min(1).optional(),
+});
 
 /** What every cell has, whatever it expects. */
 const cellFields = {
@@ -76,6 +85,8 @@ const cellFields = {
   /** Only for these clients (default: all of the suite's clients). */
   clients: z.array(z.enum(LIBCS)).optional(),
   ...stopFields,
+  /** The drop that explains the fault's symptom: checked against the cell's drops (reproduces: must drop; clean: flagged if it does). */
+  cause: Cause.optional(),
 };
 
 /**
@@ -114,11 +125,12 @@ const CellDefaults = z.strictObject({
   ...stopFields,
   /** Only `clean` cells inherit it. */
   tolerance: Tolerance,
+  cause: Cause,
 }).partial();
 
 /**
  * Merges `defaults` under each cell before the cells are decoded (line numbers still point at the cell). A
- * fault's mode and params are inherited only by cells of that fault, a mitigation's params only by cells of
+ * fault's mode, params and cause are inherited only by cells of that fault, a mitigation's params only by cells of
  * that mitigation; params and workload merge key by key.
  */
 function withDefaults(raw: unknown): unknown {
@@ -133,6 +145,7 @@ function withDefaults(raw: unknown): unknown {
     if ('fault' in cell && cell.fault !== d.fault) {
       delete inherited.mode;
       delete inherited.params;
+      delete inherited.cause; // the fault's mechanism, like its mode
     }
     if ('mitigation' in cell && cell.mitigation !== d.mitigation) delete inherited.mitigationParams;
     if (cell.expect !== 'clean') delete inherited.tolerance;

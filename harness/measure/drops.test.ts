@@ -60,6 +60,8 @@ describe('background and ranking', () => {
     expect(backgroundLabel(row({ l3: 'ipv6', proto: 'icmpv6', multicast: true }))).toBe('IPv6 multicast');
     expect(backgroundLabel(row({ reason: 'NO_SOCKET', proto: 'tcp', port: 80 }))).toBe('TCP teardown');
     expect(backgroundLabel(row({ reason: 'TCP_CLOSE', proto: 'tcp' }))).toBe('TCP teardown');
+    expect(backgroundLabel(row({ reason: 'NOT_SPECIFIED', proto: 'tcp', func: 'tcp_v4_rcv', port: 8080 }))).toMatch(/TIME_WAIT/);
+    expect(isBackground(row({ reason: 'NOT_SPECIFIED', proto: 'tcp', func: 'nft_do_chain' }))).toBe(false);
     expect(backgroundLabel(row({ reason: 'QUEUE_PURGE', proto: 'tcp' }))).toMatch(/queued/);
     expect(backgroundLabel(row({ reason: 'NO_SOCKET', proto: 'udp', port: 53 }))).toMatch(/late DNS answer/);
     expect(isBackground(row({}))).toBe(false);

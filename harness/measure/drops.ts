@@ -44,6 +44,8 @@ export interface Drops {
   /** Sum of all rows' counts. */
   total: number;
   rows: DropRow[];
+  /** False on kernels before 5.17: rows carry no reason ('n/a'), so no cause can be checked. */
+  reasons?: boolean;
 }
 
 /** A row's identity without its count and namespace name: the key of a snapshot. */
@@ -207,6 +209,8 @@ export function dropsUnavailable(why: string): Drops {
 export function backgroundLabel(row: DropRow): string | undefined {
   if (row.multicast && row.l3 === 'ipv6') return 'IPv6 multicast';
   if (row.reason === 'TCP_CLOSE' || (row.reason === 'NO_SOCKET' && row.proto === 'tcp')) return 'TCP teardown';
+  // A segment to a TIME_WAIT socket ends at tcp_v4_rcv's discard with no reason set (every connect workload has them).
+  if (row.reason === 'NOT_SPECIFIED' && row.proto === 'tcp' && /^tcp_v[46]_rcv$/.test(row.func)) return 'TCP teardown (TIME_WAIT)';
   if (row.reason === 'QUEUE_PURGE') return 'socket closed with data queued';
   if (row.reason === 'NO_SOCKET' && row.proto === 'udp' && row.port === 53) return 'late DNS answer (socket already closed)';
   return undefined;

@@ -1,5 +1,6 @@
 import type { Topology } from '../config/topology.ts';
 import type { ExecOptions, ExecResult } from '../exec/shell.ts';
+import type { DropRow, DropSnapshot } from '../measure/drops.ts';
 
 /**
  * The seam. Faults, mitigations and measurements reach the cluster only through these calls, so they run
@@ -142,11 +143,39 @@ export interface Capabilities {
 
 export type KernelFeature = 'dropReasons' | 'nftDynamicSets' | 'vxlan' | 'conntrack';
 
+/** The kernel a run measured: matrix.json's `kernel` is its release, `kernelUnderTest` all of it. */
+export interface KernelUnderTest {
+  /** uname -r */
+  release: string;
+  /** uname -v */
+  version: string;
+  /** Where it came from: `host`, `debian:bookworm` (apt, signatures checked), or a path the user gave. */
+  source: string;
+  /** Facts worth knowing when reading its numbers (e.g. clocksource hpet under TCG, accel tcg|kvm). */
+  notes?: Record<string, string>;
+}
+
 /** A run a provider knows of: kept with --keep, or left behind by a crash. */
 export interface RunRef {
   runId: string;
   /** What is left of it, for a person (e.g. "7 namespaces, 4 processes"). */
   what: string;
+}
+
+/**
+ * Where packets died in the run's own namespaces (kernel drop reasons, harness/measure/drops.ts): one tracer
+ * per run, sampled before and after each cell's measurement. Optional: a provider that cannot trace leaves it out.
+ */
+export interface ClusterDrops {
+  /** False when the tracer could not start here (no BTF, not root, not built); `why` says which. */
+  readonly available: boolean;
+  readonly why?: string;
+  /** Whether the kernel names drop reasons (5.17+); rows read 'n/a' without. */
+  readonly reasons?: boolean;
+  /** Cumulative counts since the run started; throws when the tracer is gone. */
+  snapshot(): Promise<DropSnapshot>;
+  /** What grew between two snapshots, named by the run's nodes and pods (node-3, client-musl, fabric). */
+  delta(before: DropSnapshot, after: DropSnapshot): DropRow[];
 }
 
 export interface Cluster {
@@ -164,11 +193,15 @@ export interface Cluster {
   nodeProbe(node: string): ProbeTarget;
   /** Facts for the report: kernel, tool versions. */
   describe(): Promise<Record<string, string>>;
+  /** The kernel the nodes run (a VM's guest kernel, or the host's); absent: the harness's own host kernel. */
+  readonly kernel?: KernelUnderTest;
   /**
    * Writes what a person needs to see why a cell or bring-up failed into dir (neighbour and FDB tables,
    * iptables-save, conntrack -S, daemon logs …); returns the files written. Never throws.
    */
   collectLogs(dir: string): Promise<string[]>;
+  /** Kernel drop counters of the run's namespaces; absent where the provider has no tracer (see `dropsUnavailableWhy`). */
+  readonly drops?: ClusterDrops;
   /** How a person enters a node of a kept cluster (e.g. `ip netns exec vxc-<run>-node-1 bash`). */
   readonly enterHint: string;
   down(): Promise<void>;

@@ -2,6 +2,7 @@ import type { Progress } from '../progress.ts';
 import type { Provider } from './provider.ts';
 import { planKind } from './kind/plan.ts';
 import { KindProvider } from './kind/provider.ts';
+import { GuestNetnsProvider } from './netns/guest.ts';
 import { NetnsProvider } from './netns/provider.ts';
 
 /** What the CLI knows of the command line; each provider reads the options it has. */
@@ -12,12 +13,16 @@ export interface ProviderOptions {
   k8sVersion?: string;
   /** kind: pinned kube-flannel version. */
   flannelVersion?: string;
+  /** The kernel under test: `host`, `debian:bullseye|bookworm|trixie`, or a path (providers with `kernels`). */
+  kernel?: string;
 }
 
 export interface ProviderEntry {
   name: string;
   description: string;
   create(opts: ProviderOptions): Provider;
+  /** Whether --kernel can choose another kernel than the host's (netns: a qemu microVM per kernel). */
+  kernels?: boolean;
   /**
    * --dry-run: a provider that records instead of running, for the real runner to drive; render() prints the
    * plan. Without one, a dry run lists the cells and what the provider would skip.
@@ -30,7 +35,8 @@ export const PROVIDERS: readonly ProviderEntry[] = [
   {
     name: 'netns',
     description: 'embedded: network namespaces on this machine (root), real kernel datapath, emulated flanneld and kube-proxy',
-    create: () => new NetnsProvider(),
+    create: (o) => (o.kernel && o.kernel !== 'host' ? new GuestNetnsProvider(o.kernel) : new NetnsProvider()),
+    kernels: true,
   },
   {
     name: 'kind',

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { JsHistogram, decodeFromCompressedBase64 } from 'hdr-histogram-js';
+import { matchesCause } from '../measure/cause.ts';
+import { causeFlag, packetsOf, whereItDied } from './drops-text.ts';
 import type { Cell, Matrix, Verdict } from './matrix.ts';
 import {
   VERDICTS,
@@ -131,19 +133,24 @@ function heat(c: Cell, fastestP99: number): { bg: string; fg: string } {
   return { bg: `hsl(${VERDICT_HUE[c.verdict]} 62% ${light.toFixed(1)}%)`, fg: light < 62 ? '#fff' : '#1b1f24' };
 }
 
-function verdictColor(v: Verdict): string {
-  return `hsl(${VERDICT_HUE[v]} 70% 40%)`;
+/** A verdict's hue in every vxchaos page; a verdict this version does not know gets a neutral one. */
+export function verdictHue(v: string): number {
+  return (VERDICT_HUE as Partial<Record<string, number>>)[v] ?? 260;
+}
+
+function verdictColor(v: string): string {
+  return `hsl(${verdictHue(v)} 70% 40%)`;
 }
 
 // Plain glyphs in a coloured disc instead of emoji: they render without an emoji font (CI screenshots, old desktops).
 const BADGE_GLYPH: Record<Verdict, string> = { pass: '✓', fail: '✗', 'not-reproduced': '!', inconclusive: '?', skipped: '–', error: '‼' };
-function badge(v: Verdict): string {
-  return `<span class="badge" style="background:${verdictColor(v)}" role="img" aria-label="${esc(v)}">${BADGE_GLYPH[v]}</span>`;
+export function badge(v: string): string {
+  return `<span class="badge" style="background:${verdictColor(v)}" role="img" aria-label="${esc(v)}">${(BADGE_GLYPH as Partial<Record<string, string>>)[v] ?? '?'}</span>`;
 }
 
 // ---- HTML pieces (escaped server-side; only the charts need script) ----
 
-function esc(s: unknown): string {
+export function esc(s: unknown): string {
   return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
@@ -195,16 +202,48 @@ function kv(rows: [string, string][]): string {
   return `<table class="kv">${rows.map(([k, v]) => `<tr><th scope="row">${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>`;
 }
 
+/** The counters that moved (on any node), then the rest folded: the one that matters is not buried under zeros. */
 function countersTable(c: Cell): string {
   const names = Object.keys(c.counters ?? {});
   if (names.length === 0) return '<p class="muted">No kernel counters recorded.</p>';
   const nodes = Object.keys(c.countersByNode ?? {});
-  const head = `<tr><th scope="col">counter</th><th scope="col">total</th>${nodes.map((n) => `<th scope="col">${esc(n)}</th>`).join('')}</tr>`;
-  const rows = names.map((k) => {
+  const head = `<thead><tr><th scope="col">counter</th><th scope="col">total</th>${nodes.map((n) => `<th scope="col">${esc(n)}</th>`).join('')}</tr></thead>`;
+  const row = (k: string) => {
     const perNode = nodes.map((n) => `<td>${esc(c.countersByNode[n]?.[k] ?? '—')}</td>`).join('');
     return `<tr${c.counters[k] ? ' class="nonzero"' : ''}><th scope="row"><code>${esc(k)}</code></th><td>${esc(c.counters[k])}</td>${perNode}</tr>`;
-  });
-  return `<table class="counters"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`;
+  };
+  const moved = (k: string) => c.counters[k] !== 0 || nodes.some((n) => (c.countersByNode[n]?.[k] ?? 0) !== 0);
+  const [up, still] = [names.filter(moved), names.filter((k) => !moved(k))];
+  const table = (ks: string[]) => `<table class="counters">${head}<tbody>${ks.map(row).join('')}</tbody></table>`;
+  return (
+    (up.length ? table(up) : '<p class="muted">No counter moved.</p>') +
+    (still.length ? `<details class="folded"><summary>${still.length} counter${still.length === 1 ? '' : 's'} that did not move</summary>${table(still)}</details>` : '')
+  );
+}
+
+/** Where the cell's packets died: the tracer's rows, ranked by excess over the no-fault cell, the declared cause marked. */
+function dropsTable(c: Cell): string {
+  const d = c.drops;
+  if (!d) return '';
+  if (!d.available) return `<h4>Where it died</h4><p class="muted">drops: unavailable (${esc(d.why ?? 'unknown')})</p>`;
+  if (d.rows.length === 0) return '<h4>Where it died</h4><p class="muted">No packet was dropped in the run\'s namespaces.</p>';
+  const died = whereItDied(c);
+  const flag = causeFlag(c);
+  const lead = `<p class="died">${died ? `<b>${esc(died)}</b>` : 'No drop above the no-fault cell (background only).'}${flag ? ` <span class="flag">⚑ ${esc(flag)}</span>` : ''}</p>`;
+  const head = '<thead><tr><th scope="col">where</th><th scope="col">interface</th><th scope="col">reason</th><th scope="col">function</th><th scope="col">packets</th><th scope="col">count</th><th scope="col">excess</th><th scope="col">note</th></tr></thead>';
+  const isCause = (r: (typeof d.rows)[number]) => !!c.cause && matchesCause(r, c.cause);
+  const tr = (r: (typeof d.rows)[number]) => {
+    const note = isCause(r) ? 'declared cause' : (r.background ?? (r.excess <= 0 ? 'no more than the no-fault cell' : ''));
+    const cls = isCause(r) ? ' class="cause"' : r.background ? ' class="background"' : '';
+    return `<tr${cls}><td>${esc(r.ns)}</td><td><code>${esc(r.iface || '—')}</code></td><td><code>${esc(r.reason)}</code></td><td><code>${esc(r.func)}</code></td><td>${esc(packetsOf(r))}</td><td>${esc(r.count)}</td><td>${esc(r.excess)}</td><td>${esc(note)}</td></tr>`;
+  };
+  // What explains the cell (and its declared cause) in the open; background and baseline-level rows folded.
+  const shown = d.rows.filter((r) => isCause(r) || (r.excess > 0 && !r.background));
+  const folded = d.rows.filter((r) => !shown.includes(r));
+  const table = (rs: typeof d.rows) => `<table class="drops">${head}<tbody>${rs.map(tr).join('')}</tbody></table>`;
+  const more = d.omitted ? `<p class="muted">${d.omitted} smaller row${d.omitted === 1 ? '' : 's'} left out; ${d.total} packets dropped in all.</p>` : `<p class="muted">${d.total} packets dropped in all${d.ranked ? ', excess over the same client\'s no-fault cell' : ''}.</p>`;
+  const rest = folded.length ? `<details class="folded"><summary>${folded.length} row${folded.length === 1 ? '' : 's'} of background noise or no more than the no-fault cell</summary>${table(folded)}</details>` : '';
+  return `<div class="dropsbox"><h4>Where it died</h4>${lead}${shown.length ? table(shown) : ''}${rest}${more}</div>`;
 }
 
 interface ChartData {
@@ -268,7 +307,7 @@ function card(c: Cell, id: string, m: Matrix, withTarget: boolean): { html: stri
     `<section class="card" id="${id}" style="border-top-color:${verdictColor(c.verdict)}">` +
     `<h3>${badge(c.verdict)} ${esc(cellName(c, withTarget))}</h3>` +
     `<p class="reason"><b style="color:${verdictColor(c.verdict)}">${esc(c.verdict)}</b> — ${esc(c.reason || 'no reason recorded')}</p>` +
-    `<div class="cols"><div>${stats}<h4>Kernel counters</h4>${countersTable(c)}</div><div>${chart.html}</div></div></section>`;
+    `<div class="cols"><div>${stats}<h4>Kernel counters</h4>${countersTable(c)}</div><div>${chart.html}</div></div>${dropsTable(c)}</section>`;
   return { html, ...(chart.data ? { chart: chart.data } : {}) };
 }
 
@@ -304,6 +343,9 @@ table{border-collapse:collapse;background:#fff}
 .kv th{text-align:left;font-weight:500;color:var(--muted);padding:2px 14px 2px 0;white-space:nowrap} .kv td{padding:2px 0;font-variant-numeric:tabular-nums}
 .counters th,.counters td{border:1px solid var(--line);padding:3px 8px;font-variant-numeric:tabular-nums;text-align:right} .counters th[scope=row]{text-align:left}
 .counters thead th{background:#f6f8fa;text-align:center;white-space:nowrap} .counters tr.nonzero td{font-weight:600}
+details.folded{margin-top:6px} details.folded summary{color:var(--muted);cursor:pointer}
+.dropsbox{margin-top:10px} .drops{font-size:13px} .drops th,.drops td{border:1px solid var(--line);padding:3px 8px;white-space:nowrap;font-variant-numeric:tabular-nums;text-align:left} .drops thead th{background:#f6f8fa}
+.drops tr.cause td{font-weight:600;background:#fff8c5} .drops tr.background td{color:var(--muted)} .died{margin:0 0 6px} .flag{color:#9a6700}
 figure{margin:0} figcaption{color:var(--muted);font-size:12.5px;margin-top:4px} .chart{width:100%;min-height:300px}
 .uplot .u-legend{font-size:12.5px;text-align:left}
 `;

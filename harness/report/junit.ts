@@ -1,4 +1,5 @@
 import { cellFailsRun, type Cell, type Matrix } from './matrix.ts';
+import { causeFlag, whereItDied } from './drops-text.ts';
 import { cellName, errorKinds, fmtAffected, fmtMs, fmtPct, fmtStopped, hasManyTargets, hostPairs } from './markdown.ts';
 
 // Characters XML 1.0 cannot carry at all (C0 controls other than tab/LF/CR, lone surrogates, U+FFFE/F).
@@ -49,9 +50,13 @@ function counters(c: Cell): string {
  */
 function testcase(m: Matrix, c: Cell, withTarget: boolean): string {
   const head = `    <testcase${attrs({ classname: `vxchaos.${m.suite}`, name: cellName(c, withTarget), time: seconds(c.durationS) })}>`;
-  const out = [measured(c), counters(c)].filter(Boolean).join('\n');
+  const died = whereItDied(c);
+  const flag = causeFlag(c);
+  const dropsLine = [died ? `where it died: ${died}` : '', flag ? `flagged: ${flag}` : ''].filter(Boolean).join('; ');
+  const out = [measured(c), counters(c), dropsLine].filter(Boolean).join('\n');
   const lines = [head];
-  const reason = c.reason || `verdict ${c.verdict}`;
+  // A failure names the kernel drop behind it, so a CI annotation says where the packets went.
+  const reason = `${c.reason || `verdict ${c.verdict}`}${died && c.verdict !== 'pass' ? ` — where it died: ${died}` : ''}`;
   if (c.verdict === 'error') {
     lines.push(`      <error${attrs({ message: reason, type: 'error' })}>${xmlText(reason)}</error>`);
   } else if (cellFailsRun(c)) {

@@ -1,5 +1,6 @@
 import { appendFile } from 'node:fs/promises';
 import { fmtShareWithInterval } from '../measure/confidence.ts';
+import { causeFlag, dropsUnavailableNote, whereItDied } from './drops-text.ts';
 import { VERDICTS, type Cell, type Matrix, type Verdict } from './matrix.ts';
 
 // ---- shared by every reporter: how a cell is named, grouped and formatted ----
@@ -126,7 +127,7 @@ export function hostPairs(m: Matrix): [string, string][] {
 // ---- Markdown ----
 
 /** Table cells must not break the row: pipes escaped, newlines flattened, no raw HTML. */
-function md(text: string): string {
+export function md(text: string): string {
   return text.replace(/\r?\n/g, ' ').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\|/g, '\\|');
 }
 
@@ -186,6 +187,21 @@ function attention(m: Matrix): string | undefined {
   return ['### Needs attention', '', ...lines].join('\n');
 }
 
+/** "Where it died": per cell, the kernel drop that explains its symptom (or a note that drops were unavailable). */
+function whereItDiedSection(m: Matrix): string | undefined {
+  const none = dropsUnavailableNote(m.cells);
+  if (none) return ['### Where it died', '', md(none)].join('\n');
+  const withTarget = hasManyTargets(m.cells);
+  const lines = m.cells.flatMap((c) => {
+    const died = whereItDied(c);
+    const flag = causeFlag(c);
+    if (!died && !flag) return [];
+    return [`- **${md(cellName(c, withTarget))}** — ${md(died ?? 'no drop above the no-fault cell')}${flag ? ` · ⚑ ${md(flag)}` : ''}`];
+  });
+  if (lines.length === 0) return undefined;
+  return ['### Where it died', '', 'Kernel drop reasons in the run\'s namespaces, the largest above the same client\'s no-fault cell (background noise left out).', '', ...lines].join('\n');
+}
+
 function environment(m: Matrix): string {
   const parts = [`kernel ${code(m.kernel)}`, `provider ${code(m.provider)}`, ...hostPairs(m).map(([k, v]) => `${md(k)} ${code(v)}`)];
   const run = [`run ${code(m.runId)}`, `started ${md(m.startedAt)}`, `took ${fmtSeconds(m.durationS)}`, ...(m.quick ? ['quick run (shortened cells)'] : [])];
@@ -217,6 +233,8 @@ export function renderMarkdown(m: Matrix): string {
   ];
   const att = attention(m);
   if (att) parts.push(att, '');
+  const died = whereItDiedSection(m);
+  if (died) parts.push(died, '');
   parts.push('<details><summary>All cells</summary>', '', cellsTable(m), '', '</details>', '', environment(m), '');
   return parts.join('\n');
 }

@@ -1,5 +1,7 @@
 import { DEFAULT_CONFIDENCE } from '../measure/confidence.ts';
 import { DEFAULT_DECIDE_OPTIONS, decide, minAffectedForStallAt, minSamplesForP99At } from '../measure/settle.ts';
+import type { CauseCheck } from '../measure/cause.ts';
+import type { CellDrops } from '../measure/cell-drops.ts';
 
 /** The matrix JSON contract (DESIGN.md). Fields may be added; none renamed or dropped without a schemaVersion bump. */
 export const SCHEMA_VERSION = 1;
@@ -71,6 +73,12 @@ export interface Cell {
    * while the probe was being stopped); `inFlight`: affected lookups cut short by the stop, counted.
    */
   stopped?: { by: 'settled' | 'cap'; afterSamples: number; afterMs: number; inFlight?: number };
+  /** Packets the kernel dropped in the run's namespaces during the measurement (where, why); measured cells only. */
+  drops?: CellDrops;
+  /** The suite's declared cause and how many packets it dropped (measure/cause.ts). */
+  cause?: CauseCheck;
+  /** A clean cell whose fault's cause still dropped packets: how many (flagged, verdict unchanged). */
+  causeStillDropping?: number;
 }
 
 export interface Matrix {
@@ -84,6 +92,8 @@ export interface Matrix {
   host: Record<string, string>;
   cells: Cell[];
   // additions
+  /** The kernel under test in full (kernel above is its release); the harness's own host is in host.kernel. */
+  kernelUnderTest?: { release: string; version: string; source: string; notes?: Record<string, string> };
   quick: boolean;
   description: string;
   /** Cells whose verdict makes the run exit non-zero. */

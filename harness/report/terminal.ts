@@ -1,4 +1,5 @@
 import { fmtAffected } from './markdown.ts';
+import { causeFlag, dropsUnavailableNote, whereItDied } from './drops-text.ts';
 import type { Cell, Matrix } from './matrix.ts';
 
 const pad = (s: string, n: number, right = false) => (right ? s.padStart(n) : s.padEnd(n));
@@ -42,6 +43,7 @@ export function renderTerminal(m: Matrix, color = false): string {
     out.push('', 'Cells that did not meet their expectation:');
     for (const x of bad) out.push(`  ${label(x)}: ${x.verdict} — ${x.reason}`);
   }
+  out.push(...whereItDiedSection(m, label));
   const counters = m.cells.filter((x) => Object.values(x.counters).some((v) => v !== 0));
   if (counters.length) {
     out.push('', 'Counters (non-zero, summed over nodes):');
@@ -51,4 +53,17 @@ export function renderTerminal(m: Matrix, color = false): string {
     }
   }
   return out.join('\n');
+}
+
+/** One "where it died" line per cell whose drops explain something (kernel drop reasons, above the no-fault cell). */
+function whereItDiedSection(m: Matrix, name: (c: Cell) => string): string[] {
+  const none = dropsUnavailableNote(m.cells);
+  if (none) return ['', none];
+  const lines = m.cells.flatMap((x) => {
+    const died = whereItDied(x);
+    const flag = causeFlag(x);
+    if (!died && !flag) return [];
+    return [`  ${name(x)}: ${died ?? 'no drop above the no-fault cell'}${flag ? ` [flagged: ${flag}]` : ''}`];
+  });
+  return lines.length ? ['', 'Where it died (kernel drop reasons, above the no-fault cell):', ...lines] : [];
 }

@@ -1,3 +1,4 @@
+import { upstreamDnsmasqArgs } from '../../kube/upstream-dns.ts';
 import type { Topology } from '../../config/topology.ts';
 import { VxError } from '../../errors.ts';
 import type { ClusterDnsControl, ForwardPolicy, UpstreamConfig } from '../provider.ts';
@@ -51,22 +52,8 @@ export const UPSTREAM_DNS = 'vxchaos-upstream-dns';
  * its node's address only ($(NODE_IP) is expanded by the kubelet from the downward API).
  */
 export function upstreamDnsArgs(topology: Topology): string[] {
-  return [
-    '--keep-in-foreground',
-    '--conf-file=/dev/null',
-    '--no-resolv',
-    '--no-hosts',
-    '--no-poll',
-    '--bind-interfaces',
-    '--listen-address=$(NODE_IP)',
-    '--user=root',
-    '--group=root',
-    '--pid-file=',
-    '--cache-size=1000',
-    '--log-facility=-',
-    ...Object.entries(topology.dns.upstream).map(([name, ip]) => `--host-record=${name},${ip}`),
-    '--address=/#/',
-  ];
+  // $(NODE_IP) is expanded by the kubelet; dnsmasq logs to stdout so `kubectl logs` shows it.
+  return upstreamDnsmasqArgs(topology, '$(NODE_IP)', ['--log-facility=-']);
 }
 
 /**

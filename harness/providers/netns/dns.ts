@@ -1,3 +1,4 @@
+import { upstreamDnsmasqArgs } from '../../kube/upstream-dns.ts';
 import { join } from 'node:path';
 import pRetry from 'p-retry';
 import { nth } from '../../config/cidr.ts';
@@ -193,23 +194,7 @@ async function replicaReady(pod: NetnsPod, name: string): Promise<void> {
 
 /** dnsmasq in the fabric: the "internet" upstream of the cluster DNS, authoritative for a few names only. */
 export function dnsmasqArgv(topo: Topology, listen: string): string[] {
-  return [
-    'dnsmasq',
-    '--keep-in-foreground',
-    '--conf-file=/dev/null',
-    '--no-resolv',
-    '--no-hosts',
-    '--no-poll',
-    '--bind-interfaces',
-    `--listen-address=${listen}`,
-    '--user=root',
-    '--group=root',
-    '--pid-file=',
-    '--cache-size=1000',
-    ...Object.entries(topo.dns.upstream).map(([name, ip]) => `--host-record=${name},${ip}`),
-    // Names it does not know are NXDOMAIN (the real internet's answer), not REFUSED.
-    '--address=/#/',
-  ];
+  return ['dnsmasq', ...upstreamDnsmasqArgs(topo, listen)];
 }
 
 export const reverseName = reverse;

@@ -1,11 +1,11 @@
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import pRetry from 'p-retry';
 import { ROOT } from '../../config/suite.ts';
 import type { Topology } from '../../config/topology.ts';
 import { VxError } from '../../errors.ts';
-import { requireRoot, requireTools } from '../../doctor.ts';
-import type { Capabilities, Cluster, KernelFeature, Libc, ProbeTarget, Provider, RunRef, UpOptions } from '../provider.ts';
+import { DROPTRACER_BIN, requireRoot, requireTools } from '../../doctor.ts';
+import { DropTracer, DropsUnavailableError, netnsInode, type DropSnapshot } from '../../measure/drops.ts';
+import type { Capabilities, Cluster, ClusterDrops, KernelFeature, Libc, ProbeTarget, Provider, RunRef, UpOptions } from '../provider.ts';
 import { addPod } from './cni.ts';
 import { clusterRecords, dnsmasqArgv, NetnsClusterDns } from './dns.ts';
 import { FlannelEmulator } from './flannel.ts';
@@ -34,6 +34,85 @@ const POD_HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopba
 // As in a Debian image: files, then DNS (no mdns or systemd-resolved on the way).
 const POD_NSSWITCH = 'hosts: files dns\n';
 
+/**
+ * The run's drop tracer (build/vxdrops): one per run, started through the Host, recorded in the ledger,
+ * watching only the namespaces the run creates, under the run's names. Unavailable (with why) when it cannot
+ * start here; the run goes on without it.
+ */
+export class NetnsDrops implements ClusterDrops {
+  private tracer?: DropTracer;
+  private failure?: string;
+  private readonly watched = new Map<string, number>();
+
+  private constructor(private readonly ctx: NetnsContext) {}
+
+  static async start(ctx: NetnsContext, binary = DROPTRACER_BIN): Promise<NetnsDrops> {
+    const d = new NetnsDrops(ctx);
+    try {
+      if (!(await ctx.host.exists(binary))) throw new DropsUnavailableError(`${binary} is not built (run \`vxchaos setup\`)`);
+      const exitWith = ctx.host instanceof LocalHost ? process.pid : undefined;
+      d.tracer = await DropTracer.start(ctx.host, { binary, dir: join(ctx.ledger.dir, 'drops'), ...(exitWith ? { exitWith } : {}) });
+      const start = await ctx.host.procStart(d.tracer.pid);
+      if (start !== undefined) await ctx.ledger.record({ kind: 'pid', pid: d.tracer.pid, start, what: 'drop tracer' });
+    } catch (e) {
+      if (d.tracer) await d.tracer.stop().catch(() => undefined);
+      d.tracer = undefined;
+      d.failure = e instanceof DropsUnavailableError ? e.why : (e as Error).message.split('\n')[0];
+    }
+    return d;
+  }
+
+  get available(): boolean {
+    return this.tracer !== undefined;
+  }
+
+  get why(): string | undefined {
+    return this.failure;
+  }
+
+  get reasons(): boolean | undefined {
+    return this.tracer?.kernelHasReasons;
+  }
+
+  /** Counts the drops of these namespaces under the run's names (node-1, client-musl, fabric). */
+  async watch(targets: readonly NetnsTarget[]): Promise<void> {
+    const t = this.tracer;
+    if (!t) return;
+    try {
+      for (const x of targets) {
+        const ino = await netnsInode(this.ctx.host, x.netns);
+        await t.watch(ino, x.name);
+        this.watched.set(x.netns, ino);
+      }
+    } catch (e) {
+      // A tracer that cannot watch would report nothing as if nothing died: say it is unavailable instead.
+      this.failure = `watching the run's namespaces failed: ${(e as Error).message.split('\n')[0]}`;
+      this.tracer = undefined;
+      await t.stop().catch(() => undefined);
+    }
+  }
+
+  snapshot(): Promise<DropSnapshot> {
+    if (!this.tracer) return Promise.reject(new DropsUnavailableError(this.failure ?? 'no tracer'));
+    return this.tracer.snapshot();
+  }
+
+  delta(before: DropSnapshot, after: DropSnapshot) {
+    return this.tracer ? this.tracer.delta(before, after) : [];
+  }
+
+  /** Unwatches every namespace (they are about to be deleted: inodes are reused) and stops the tracer. */
+  async stop(): Promise<void> {
+    const t = this.tracer;
+    if (!t) return;
+    this.tracer = undefined;
+    this.failure = 'the run is down';
+    for (const ino of this.watched.values()) await t.unwatch(ino).catch(() => undefined);
+    this.watched.clear();
+    await t.stop();
+  }
+}
+
 class NetnsCluster implements Cluster {
   readonly provider = 'netns';
   nodes: NetnsNode[] = [];
@@ -44,6 +123,7 @@ class NetnsCluster implements Cluster {
   flannel: FlannelEmulator;
   clusterDns: NetnsClusterDns;
   nodeLocalDns: NetnsNodeLocalDns;
+  drops?: NetnsDrops;
 
   constructor(
     readonly runId: string,
@@ -90,6 +170,8 @@ class NetnsCluster implements Cluster {
   }
 
   async down(): Promise<void> {
+    // Before any namespace goes: the tracer unwatches them, then exits (the ledger would also kill it).
+    await this.drops?.stop().catch(() => undefined);
     const problems = await this.ctx.ledger.teardown();
     if (problems.length) throw new VxError('E_TEARDOWN', `teardown left problems:\n${problems.join('\n')}`);
   }
@@ -209,14 +291,20 @@ export class NetnsProvider implements Provider {
       opts.onStep?.(name, 'done', Date.now() - t0);
       return r;
     };
+    // The tracer attaches (BTF, verifier) while the fabric is made; down() stops it whatever happens next.
+    const drops = NetnsDrops.start(ctx).then((d) => (cluster.drops = d));
     try {
       const fabric = await step('underlay fabric', () => makeFabric(ctx, opts.runId, topo));
       cluster.fabric = fabric;
       await step(`nodes (${topo.nodeSpecs.length})`, async () => {
         cluster.nodes.push(...(await makeNodes(ctx, opts.runId, topo, fabric, topo.nodeSpecs)));
       });
+      await step('drop tracer', async () => {
+        await (await drops).watch([fabric, ...cluster.nodes]);
+      });
       await step('flanneld (flannel.1, VtepMAC leases, peers)', () => cluster.flannel.startAll());
       await step('pods via CNI bridge + host-local', () => addPods(cluster, opts.clients));
+      await cluster.drops?.watch([...cluster.dnsPods, ...cluster.serverPods, ...Object.values(cluster.clients)]);
       await step('kube-proxy (iptables)', async () => {
         const services = serviceEndpoints(topo, cluster);
         await allSettled(cluster.nodes.map((n) => n.exec(['iptables-restore', '-w', '5'], { input: natTable(topo, n.podSubnet, services) })));
@@ -240,10 +328,13 @@ export class NetnsProvider implements Provider {
       });
       // The cluster answered through flannel.1 and kube-proxy's DNAT: the kernel has VXLAN and conntrack.
       this.kernel = { ...this.kernel, vxlan: true, conntrack: true };
+      // The tracer read the tracepoint's signature from the kernel's BTF: a fact, where the release was a guess.
+      if (cluster.drops?.reasons !== undefined) this.kernel = { ...this.kernel, dropReasons: cluster.drops.reasons };
       return cluster;
     } catch (e) {
       // What was built so far tells why bring-up failed: collect it before it is removed.
-      if (opts.logsDir) await mkdir(opts.logsDir, { recursive: true }).then(() => cluster.collectLogs(opts.logsDir!)).catch(() => undefined);
+      if (opts.logsDir) await cluster.collectLogs(opts.logsDir);
+      await drops.catch(() => undefined);
       await cluster.down().catch(() => undefined);
       throw e;
     }
