@@ -36,6 +36,8 @@ export interface ResolvedCell {
   stop: { confidence: number; minS?: number };
   /** What the cell needs from the provider: unmet, it is skipped with the reason. */
   requirements: Requirement[];
+  /** Set by the runner when a bound was not judged on this provider (e.g. p99 on an emulated CPU). */
+  timingNote?: string;
   /** The drop that explains the symptom, checked against the cell's drops (measure/cause.ts). */
   cause?: Cause;
 }

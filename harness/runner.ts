@@ -151,13 +151,20 @@ export interface CellRunOptions {
   dropBaseline?: readonly DropRow[];
 }
 
+/** On an emulated CPU a clean cell's p99 bound is not judged (said in the reason); its affected share still is. */
+function underTiming(rc: ResolvedCell, caps: Capabilities): ResolvedCell {
+  if (caps.timing !== 'emulated' || rc.expectation.expect !== 'clean' || !Number.isFinite(rc.expectation.maxP99Ms)) return rc;
+  return { ...rc, expectation: { ...rc.expectation, maxP99Ms: Number.POSITIVE_INFINITY }, timingNote: `p99 bound (${rc.expectation.maxP99Ms} ms) not judged: emulated CPU (qemu TCG)` };
+}
+
 /**
  * One cell, start to end, and never a throw (except an interrupt): skipped when the provider lacks what it
  * needs; else fault, mitigation, probe, and the undo stack unwound whatever happened. A cell that throws or
  * whose undo fails gets verdict `error` with the message, and the provider's logs are collected.
  */
-export async function runCell(cluster: Cluster, caps: Capabilities, rc: ResolvedCell, opts: CellRunOptions): Promise<Cell> {
+export async function runCell(cluster: Cluster, caps: Capabilities, resolved: ResolvedCell, opts: CellRunOptions): Promise<Cell> {
   const t0 = Date.now();
+  const rc = underTiming(resolved, caps);
   const elapsed = () => round1((Date.now() - t0) / 1000);
   const skip = unmetRequirement(rc.requirements, caps);
   if (skip) return toCell(rc, rc.workload, cluster, EMPTY, 'skipped', `skipped on ${cluster.provider}: ${skip}`, caps, { durationS: 0 });
@@ -180,7 +187,9 @@ export async function runCell(cluster: Cluster, caps: Capabilities, rc: Resolved
     const m = await measure(cluster, rc, wl, client, undo);
     const final = { ...(await fault.finalCounters?.()), ...(await mitigation.finalCounters?.()) };
     const c = classify(m.samples, wl.thresholdMs);
-    const judged = opts.dryRun ? { verdict: 'skipped' as const, reason: 'dry run: nothing measured' } : { verdict: m.settlement.verdict, reason: `${m.settlement.reason}${errorKinds(c.errorsByKind)}` };
+    const judged = opts.dryRun
+      ? { verdict: 'skipped' as const, reason: 'dry run: nothing measured' }
+      : { verdict: m.settlement.verdict, reason: `${m.settlement.reason}${errorKinds(c.errorsByKind)}${rc.timingNote ? `; ${rc.timingNote}` : ''}` };
     // The mechanism: did the declared drop happen (reproduces), or still happen (clean)?
     const { verdict, reason, ...dropFields } = checkCause(rc.cause, rc.expectation.expect, judged, m.drops, opts.dropBaseline);
     result = {

@@ -59,6 +59,7 @@ describe('background and ranking', () => {
   it('labels the noise issue 11 names and nothing else', () => {
     expect(backgroundLabel(row({ l3: 'ipv6', proto: 'icmpv6', multicast: true }))).toBe('IPv6 multicast');
     expect(backgroundLabel(row({ reason: 'NO_SOCKET', proto: 'tcp', port: 80 }))).toBe('TCP teardown');
+    expect(backgroundLabel(row({ reason: 'n/a', func: 'unix_stream_connect', proto: 'unknown' }))).toBe('AF_UNIX (nscd probe)');
     expect(backgroundLabel(row({ reason: 'TCP_CLOSE', proto: 'tcp' }))).toBe('TCP teardown');
     expect(backgroundLabel(row({ reason: 'NOT_SPECIFIED', proto: 'tcp', func: 'tcp_v4_rcv', port: 8080 }))).toMatch(/TIME_WAIT/);
     expect(isBackground(row({ reason: 'NOT_SPECIFIED', proto: 'tcp', func: 'nft_do_chain' }))).toBe(false);

@@ -213,6 +213,8 @@ export function backgroundLabel(row: DropRow): string | undefined {
   if (row.reason === 'NOT_SPECIFIED' && row.proto === 'tcp' && /^tcp_v[46]_rcv$/.test(row.func)) return 'TCP teardown (TIME_WAIT)';
   if (row.reason === 'QUEUE_PURGE') return 'socket closed with data queued';
   if (row.reason === 'NO_SOCKET' && row.proto === 'udp' && row.port === 53) return 'late DNS answer (socket already closed)';
+  // glibc's resolver asks nscd over a unix socket first; with no nscd the connect's skb is freed (no network packet).
+  if (/^unix_/.test(row.func)) return 'AF_UNIX (nscd probe)';
   return undefined;
 }
 

@@ -137,6 +137,11 @@ export interface Capabilities {
   privateNodeFiles: boolean;
   /** The topology's upstream names (dns.upstream) are answered inside the run, as on the netns fabric. */
   servesUpstreamNames: boolean;
+  /**
+   * `emulated` when the nodes' CPU is emulated (qemu TCG, no KVM): latencies are inflated many times over, so
+   * latency bounds (a clean cell's p99) mean nothing and are not judged; failures and timeouts still are.
+   */
+  timing?: 'native' | 'emulated';
   /** Kernel facilities the nodes' kernel has: each cell that needs one says so (drop reasons need 5.17). */
   kernel?: Partial<Record<KernelFeature, boolean>>;
 }

@@ -20,7 +20,7 @@ export class GuestNetnsProvider implements Provider {
 
   get capabilities(): Capabilities {
     if (!this.inner) throw new Error('GuestNetnsProvider: capabilities are known once the guest has booted (preflight)');
-    return this.inner.capabilities;
+    return { ...this.inner.capabilities, timing: this.guest?.accel === 'tcg' ? 'emulated' : 'native' };
   }
 
   get kernel(): KernelUnderTest | undefined {
