@@ -1,57 +1,34 @@
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUILD_DIR, isRoot } from '../doctor.ts';
-import { downAll, Ledger, NETNS_PREFIX } from '../providers/netns/ledger.ts';
-import { LocalHost } from '../providers/netns/local-host.ts';
+import { isRoot } from '../doctor.ts';
 import { shell } from '../exec/shell.ts';
-import { NetnsClientPod } from '../providers/netns/node.ts';
-import type { Daemon, Libc } from '../providers/provider.ts';
+import type { Libc } from '../providers/provider.ts';
 import type { ExpectationSpec } from '../report/matrix.ts';
 import { measureAdaptive, settlerOptionsFor } from './adaptive.ts';
 import { Settler } from './settle.ts';
+import { LOOPBACK_NAME, loopbackDns, type LoopbackDns } from './loopback-dns.ts';
 
 const LIBCS: readonly Libc[] = ['musl', 'glibc'];
-/** dnsmasq answers A and AAAA from a host record (musl waits out a REFUSED AAAA); the dot skips the search list. */
-const NAME = 'probe.test.';
+const NAME = LOOPBACK_NAME;
 
-// One namespace with loopback, a real dnsmasq on 127.0.0.1 and the real musl and glibc probes.
+// One namespace with loopback, a real dnsmasq on 127.0.0.1 and the real musl and glibc probes (loopback-dns.ts).
 describe.skipIf(!isRoot())('a cell stops once its verdict is settled: the real probe, killed by the runner (needs root)', () => {
-  const runId = `adapt${randomBytes(3).toString('hex')}`;
-  const ns = `${NETNS_PREFIX}${runId}-x`;
-  const pods = {} as Record<Libc, NetnsClientPod>;
-  let dnsmasq: Daemon;
+  let dns: LoopbackDns;
+  let pods: LoopbackDns['pods'];
+  let dnsmasq: LoopbackDns['dnsmasq'];
+  let ns: string;
 
   beforeAll(async () => {
-    const host = new LocalHost();
-    const ledger = await Ledger.open(host, runId);
-    await ledger.record({ kind: 'netns', name: ns });
-    await shell(['ip', 'netns', 'add', ns]);
-    await shell(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
-    const ctx = { host, ledger };
-    for (const libc of LIBCS) pods[libc] = new NetnsClientPod(`client-${libc}`, ns, ctx, 'node-1', '127.0.0.1', libc, [join(BUILD_DIR, `vxprobe-${libc}`)]);
-    await pods.musl.writeFile('/etc/resolv.conf', 'nameserver 127.0.0.1\noptions timeout:5 attempts:1\n');
-    dnsmasq = await pods.musl.spawn(
-      ['dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--no-poll', '--bind-interfaces',
-        '--listen-address=127.0.0.1', '--user=root', '--group=root', '--pid-file=', '--host-record=probe.test,10.0.0.1,fd00::1'],
-      { name: 'dnsmasq' },
-    );
-    for (let i = 0; ; i++) {
-      const r = await pods.musl.exec(['dig', '+short', '+time=1', '+tries=1', '@127.0.0.1', NAME], { nothrow: true, timeoutMs: 5000 });
-      if (r.stdout.trim() === '10.0.0.1') break;
-      if (i === 50) throw new Error(`dnsmasq in ${ns} does not answer: ${r.stdout}${r.stderr}`);
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    dns = await loopbackDns('adapt');
+    ({ pods, dnsmasq, ns } = dns);
   });
 
   afterAll(async () => {
-    await downAll(undefined, runId);
+    await dns?.down();
     const left = (await shell(['ip', 'netns', 'list'])).stdout;
-    expect(left).not.toContain(ns);
+    if (ns) expect(left).not.toContain(ns);
   });
 
-  const processesInNamespace = async () =>
-    (await shell(['ip', 'netns', 'pids', ns])).stdout.split(/\s+/).filter(Boolean).map(Number);
+  const processesInNamespace = () => dns.processes();
 
   for (const libc of LIBCS) {
     it(`${libc}: a clean stream settles right after its minimum, far before its 30 s cap, and the probe is gone`, async () => {

@@ -9,6 +9,8 @@ import type { AgentResults } from './protocol.ts';
 import { requireKernelFeatures, type KernelFeatures } from './features.ts';
 import { buildInitramfs, GUEST_DIR } from './initramfs.ts';
 import { resolveKernel, type CachedKernel } from './kernels.ts';
+import { procStart } from '../exec/proc.ts';
+export { procStart };
 import { pvhVmlinux } from './vmlinux.ts';
 
 /** Every VM's pid, sockets and console live here (under the runs' state dir); `downGuests()` reads it after a crash. */
@@ -17,15 +19,6 @@ export const VM_STATE_DIR = join(process.env.VXCHAOS_STATE_DIR ?? '/run/vxchaos'
 /** What a VM puts in the run's ledger: the same shapes as the ledger's own pid and path entries. */
 export type VmResource = { kind: 'pid'; pid: number; start: string; what: string } | { kind: 'path'; path: string };
 
-/** The kernel's start time of a process (field 22 of /proc/PID/stat): PIDs are reused, start times are not. */
-export function procStart(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
 export const QEMU = 'qemu-system-x86_64';
 /** qemu's process name and -name carry this prefix plus the VM id: how downGuests knows its own qemu. */
 export const VM_NAME_PREFIX = 'vxc-vm-';

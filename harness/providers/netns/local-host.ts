@@ -1,20 +1,11 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { access, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { checkAborted } from '../../exec/finalizers.ts';
 import { cleanupShell, shell, type ExecOptions, type ExecResult } from '../../exec/shell.ts';
 import { VxError } from '../../errors.ts';
+import { procStart } from '../../exec/proc.ts';
+export { procStart };
 import type { Host, HostProcess, HostSpawnOptions } from './host.ts';
-
-/** The kernel's start time of a process (field 22 of /proc/PID/stat): PIDs are reused, start times are not. */
-export function procStart(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
 
 /** How long a daemon must stay up after spawn before it counts as started (a bad argv exits within this). */
 const SPAWN_SETTLE_MS = 30;
