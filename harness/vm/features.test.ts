@@ -73,6 +73,7 @@ describe('qemu command line', () => {
   it('refuses kernel command line values that would split', () => {
     expect(() => guestCmdline({ modulesRoot: '/a b', node: '/usr/bin/node', conntrackMax: 1, conntrackHash: 1 })).toThrow(/spaces/);
     expect(guestCmdline({ modulesRoot: '/m', node: '/usr/bin/node', conntrackMax: 262144, conntrackHash: 65536 })).toMatch(/vxc\.ctmax=262144 vxc\.cthash=65536$/);
+    expect(guestCmdline({ modulesRoot: '/m', node: '/n', conntrackMax: 1, conntrackHash: 1, show: ['/tmp/ci/clone', '/home/x', '/run/c'] })).toContain('vxc.show=/tmp/ci/clone,/run/c ');
   });
 });
 

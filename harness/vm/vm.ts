@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { VxError } from '../errors.ts';
 import { addFinalizer } from '../exec/finalizers.ts';
 import { AgentClient, GuestHost } from './guest-host.ts';
@@ -68,8 +68,12 @@ export function qemuArgv(c: QemuConfig): string[] {
 }
 
 /** The guest kernel command line: console on the serial log, panics stop the VM, vxc.* for the initramfs. */
-export function guestCmdline(p: { modulesRoot: string; config?: string; node: string; conntrackMax: number; conntrackHash: number }): string {
+export function guestCmdline(p: { modulesRoot: string; config?: string; node: string; conntrackMax: number; conntrackHash: number; show?: readonly string[] }): string {
+  // Host directories under /tmp or /run (a checkout, a cache) that must show through the guest's own tmpfs there.
+  const show = (p.show ?? []).filter((d) => /^\/(tmp|run)\//.test(d));
+  if (show.some((d) => d.includes(','))) throw new VxError('E_VM', `vxc.show=${show.join(',')}: a path under /tmp or /run with a comma cannot be shown to the guest`);
   const vxc: Record<string, string> = {
+    ...(show.length ? { show: show.join(',') } : {}),
     mods: p.modulesRoot,
     ...(p.config ? { config: p.config } : {}),
     guestinit: join(GUEST_DIR, 'guest-init.sh'),
@@ -79,7 +83,7 @@ export function guestCmdline(p: { modulesRoot: string; config?: string; node: st
     cthash: String(p.conntrackHash),
   };
   for (const [k, v] of Object.entries(vxc)) {
-    if (/[\s'"]/.test(v)) throw new VxError('E_VM', `vxc.${k}=${v}: paths with spaces or quotes cannot go on the kernel command line`);
+    if (/[\s'"]/.test(v) || (k !== 'show' && v.includes(','))) throw new VxError('E_VM', `vxc.${k}=${v}: paths with spaces or quotes cannot go on the kernel command line`);
   }
   return ['console=ttyS0', 'quiet', 'loglevel=4', 'panic=-1', 'rdinit=/init', ...Object.entries(vxc).map(([k, v]) => `vxc.${k}=${v}`)].join(' ');
 }
@@ -240,6 +244,8 @@ async function launch(k: CachedKernel, features: KernelFeatures, initrd: string,
       node: process.execPath,
       conntrackMax,
       conntrackHash: readNumber('/sys/module/nf_conntrack/parameters/hashsize') ?? Math.max(1024, conntrackMax / 4),
+      // The checkout (probes, tracer, guest scripts) and the kernel cache, wherever they are on the host.
+      show: [resolve(GUEST_DIR, '..', '..'), k.root],
     }),
     agentSocket: join(stateDir, 'agent.sock'),
     consoleLog: join(stateDir, 'console.log'),
