@@ -20,9 +20,11 @@ describe.skipIf(!isRoot())('checksum-offload end to end on real namespaces (need
     // The retransmitted SYN goes out after the initial RTO of 1 s: this kernel's figure in seed 001.
     expect(broken.p50Ms).toBeGreaterThan(900);
     expect(broken.p50Ms).toBeLessThan(1500);
-    // One corrupt outer packet, one retransmission and one SNATed outer VXLAN flow per connection.
+    // One corrupt outer packet, one retransmission and one SNATed outer VXLAN flow per connection; a connect
+    // still waiting when the settled cell was stopped lost its SYN but never got to retransmit it.
+    const cut = broken.stopped?.inFlight ?? 0;
     expect(broken.counters['udp.InCsumErrors']).toBe(broken.samples);
-    expect(broken.counters['tcp.RetransSegs']).toBeGreaterThanOrEqual(broken.samples);
+    expect(broken.counters['tcp.RetransSegs']).toBeGreaterThanOrEqual(broken.samples - cut);
     expect(broken.counters['conntrack.vxlanSrcNat']).toBeGreaterThanOrEqual(broken.samples);
     for (const [m, name] of [['none', 'pod control'], ['ethtool-tx-off'], ['kube-proxy-fix'], ['no-random-fully']] as const) {
       const c = cell(m, name);

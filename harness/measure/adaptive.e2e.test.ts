@@ -5,7 +5,7 @@ import type { Libc } from '../providers/provider.ts';
 import type { ExpectationSpec } from '../report/matrix.ts';
 import { measureAdaptive, settlerOptionsFor } from './adaptive.ts';
 import { Settler } from './settle.ts';
-import { LOOPBACK_NAME, loopbackDns, type LoopbackDns } from './loopback-dns.ts';
+import { LOOPBACK_NAME, loopbackDns, type LoopbackDns } from './loopback-dns.test-fixtures.ts';
 
 const LIBCS: readonly Libc[] = ['musl', 'glibc'];
 const NAME = LOOPBACK_NAME;

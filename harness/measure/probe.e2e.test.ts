@@ -4,7 +4,7 @@ import { RunError } from '../errors.ts';
 import { shell } from '../exec/shell.ts';
 import type { Libc } from '../providers/provider.ts';
 import { runProbe, type Sample } from './probe.ts';
-import { LOOPBACK_NAME, loopbackDns, type LoopbackDns } from './loopback-dns.ts';
+import { LOOPBACK_NAME, loopbackDns, type LoopbackDns } from './loopback-dns.test-fixtures.ts';
 
 const LIBCS: readonly Libc[] = ['musl', 'glibc'];
 const NAME = LOOPBACK_NAME;
