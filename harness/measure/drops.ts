@@ -208,7 +208,6 @@ export function dropsUnavailable(why: string): Drops {
  */
 export function backgroundLabel(row: DropRow): string | undefined {
   if (row.multicast && row.l3 === 'ipv6') return 'IPv6 multicast';
-  if (row.multicast || row.proto === 'igmp') return 'multicast (IGMP and the like)';
   if (row.reason === 'TCP_CLOSE' || (row.reason === 'NO_SOCKET' && row.proto === 'tcp')) return 'TCP teardown';
   // A segment to a TIME_WAIT socket ends at tcp_v4_rcv's discard with no reason set (every connect workload has them).
   if (row.reason === 'NOT_SPECIFIED' && row.proto === 'tcp' && /^tcp_v[46]_rcv$/.test(row.func)) return 'TCP teardown (TIME_WAIT)';
