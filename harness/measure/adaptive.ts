@@ -11,6 +11,8 @@ import { DEFAULT_SETTLER_OPTIONS, Settler, minAffectedForStallAt, minSamplesForP
 
 /** How often the runner looks without a new sample: a stalled thread turns affected with no line printed. */
 const LOOK_TICK_MS = 100;
+/** A sample that arrives this long after it ended was not streamed (its output came in one piece at the end). */
+const LATE_MS = 2000;
 
 export interface StopSettings {
   confidence?: number;
@@ -85,10 +87,14 @@ export interface AdaptiveResult {
 export async function measureAdaptive(target: ProbeTarget, args: ProbeArgs, settler: Settler): Promise<AdaptiveResult> {
   const stop = new AbortController();
   const clock = new ProbeClock();
+  const t0 = performance.now();
+  // A target that cannot stream (a VM's agent returns the output at the end) delivers every sample long after
+  // it ended: then nothing can stop early, and the whole run is judged at the cap.
+  let live = true;
   // At the cap the probe is left to end on its own (its -d is the cap): the stalls in flight then complete and
   // count, as they did before cells could stop early. Only a settled verdict kills it.
   const look = () => {
-    if (!stop.signal.aborted && settler.settled(clock.nowMs())?.stoppedBy === 'settled') stop.abort();
+    if (live && !stop.signal.aborted && settler.settled(clock.nowMs())?.stoppedBy === 'settled') stop.abort();
   };
   const tick = setInterval(look, LOOK_TICK_MS);
   let output: ProbeOutput;
@@ -96,6 +102,7 @@ export async function measureAdaptive(target: ProbeTarget, args: ProbeArgs, sett
     output = await runProbe(target, args, {
       signal: stop.signal,
       onSample: (s) => {
+        if (performance.now() - t0 - (s.startUs + s.latencyUs) / 1000 > LATE_MS) live = false;
         clock.sample(s);
         settler.add(s);
         look();
