@@ -91,10 +91,12 @@ export async function measureAdaptive(target: ProbeTarget, args: ProbeArgs, sett
   // A target that cannot stream (a VM's agent returns the output at the end) delivers every sample long after
   // it ended: then nothing can stop early, and the whole run is judged at the cap.
   let live = true;
+  // Before a first sample, a silent thread says nothing about stalls: an emulated CPU may not have printed yet.
+  let seen = false;
   // At the cap the probe is left to end on its own (its -d is the cap): the stalls in flight then complete and
   // count, as they did before cells could stop early. Only a settled verdict kills it.
   const look = () => {
-    if (live && !stop.signal.aborted && settler.settled(clock.nowMs())?.stoppedBy === 'settled') stop.abort();
+    if (seen && live && !stop.signal.aborted && settler.settled(clock.nowMs())?.stoppedBy === 'settled') stop.abort();
   };
   const tick = setInterval(look, LOOK_TICK_MS);
   let output: ProbeOutput;
@@ -103,6 +105,7 @@ export async function measureAdaptive(target: ProbeTarget, args: ProbeArgs, sett
       signal: stop.signal,
       onSample: (s) => {
         if (performance.now() - t0 - (s.startUs + s.latencyUs) / 1000 > LATE_MS) live = false;
+        seen = true;
         clock.sample(s);
         settler.add(s);
         look();
