@@ -219,6 +219,8 @@ export interface KernelRun {
   clocksource?: string;
   /** qemu start → the guest agent's first answer (Guest.bootMs). */
   bootMs?: number;
+  /** bootGuest from call to return: the initramfs, and a /dev/kvm that opens but runs nothing (tried first, then TCG). */
+  bootWallMs?: number;
   /** NetnsProvider({host: guest}).up of clusters/three-node.yaml, musl and glibc clients. */
   upMs?: number;
   /** The provider's own steps (ms), as in the lifecycle section. */

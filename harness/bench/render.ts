@@ -233,12 +233,13 @@ export function renderMarkdown(r: BenchResult): string {
   const k = r.kernels;
   if (k?.runs.length) {
     out.push('', '### Kernels in a qemu guest (boot to a ready agent, then the 3-node cluster up inside it)', '');
-    out.push(table(['kernel', 'release', 'accel', 'clocksource', 'VM boot', '3-node up', 'clients resolving', 'down', 'VM stop'], k.runs.map((x) => [
+    out.push(table(['kernel', 'release', 'accel', 'clocksource', 'VM boot', 'bootGuest', '3-node up', 'clients resolving', 'down', 'VM stop'], k.runs.map((x) => [
       x.spec,
       x.release ?? '—',
       x.accel ?? '—',
       x.clocksource ?? '—',
       x.bootMs !== undefined ? fmtMs(x.bootMs) : '—',
+      x.bootWallMs !== undefined ? fmtMs(x.bootWallMs) : '—',
       x.upMs !== undefined ? fmtMs(x.upMs) : '—',
       x.resolving ? `${x.resolving.ok}/${x.resolving.of}` : '—',
       x.downMs !== undefined ? fmtMs(x.downMs) : '—',
@@ -249,6 +250,7 @@ export function renderMarkdown(r: BenchResult): string {
       out.push('', 'Where the in-guest up time goes (ms per step):', '');
       out.push(table(['step', ...k.runs.map((x) => x.release ?? x.spec)], steps.map((st) => [st, ...k.runs.map((x) => (x.steps?.[st] !== undefined ? fmtMs(x.steps[st]) : '—'))])));
     }
+    out.push('', 'VM boot: qemu start → the guest agent\'s first answer. bootGuest: the whole call, with the initramfs and, where /dev/kvm opens but runs no guest (nested virtualization), the KVM attempt given up before TCG.');
     if (k.runs.some((x) => x.accel === 'tcg')) {
       out.push('', 'TCG: qemu emulates the CPU (no usable /dev/kvm), so boot and bring-up are many times slower than on the host; with KVM the guest runs at near-native speed.');
     }
