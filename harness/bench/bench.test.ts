@@ -370,3 +370,38 @@ describe('suite wall time and verdict agreement (issue 14)', () => {
     expect(md).toContain('| flannel-arp --quick #2 | 1 | 31.0 s |');
   });
 });
+
+describe('kernels in a qemu guest (issue 12)', () => {
+  it('renders a row per kernel (boot, in-guest up, accel, clocksource), a failed kernel with its step, and the steps per release', () => {
+    const r = result();
+    r.kernels = {
+      runs: [
+        { spec: 'debian:bookworm', release: '6.1.0-57-amd64', source: 'debian:bookworm linux-image-6.1.0-57-amd64 6.1.158-1', accel: 'tcg', clocksource: 'hpet', bootMs: 11_200, bootWallMs: 31_500, upMs: 19_400, steps: { 'underlay fabric': 900, nodes: 6100 }, resolving: { ok: 2, of: 2 }, downMs: 3300, stopMs: 800, leftovers: [] },
+        { spec: 'debian:bullseye', release: '5.10.0-46-amd64', accel: 'tcg', clocksource: 'tsc', bootMs: 9800, stopMs: 700, error: 'cluster up: unbound did not start' },
+      ],
+    };
+    const md = renderMarkdown(r);
+    expect(md).toContain('| kernel | release | accel | clocksource | VM boot | bootGuest | 3-node up | clients resolving | down | VM stop |');
+    expect(md).toContain('| debian:bookworm | 6.1.0-57-amd64 | tcg | hpet | 11.2 s | 31.5 s | 19.4 s | 2/2 | 3.30 s | 800 ms |');
+    expect(md).toContain('| debian:bullseye | 5.10.0-46-amd64 | tcg | tsc | 9.80 s | — | — | — | — | ✗ cluster up: unbound did not start |');
+    expect(md).toContain('| step | 6.1.0-57-amd64 | 5.10.0-46-amd64 |');
+    expect(md).toContain('| nodes | 6.10 s | — |');
+    expect(md).toContain('TCG: qemu emulates the CPU');
+    expect(renderMarkdown(result())).not.toContain('Kernels in a qemu guest');
+    for (const block of md.split('\n\n').filter((b) => b.startsWith('|'))) {
+      const widths = block.split('\n').filter(Boolean).map((l) => l.split(/(?<!\\)\|/).length);
+      expect(new Set(widths).size).toBe(1);
+    }
+  });
+
+  it('a run of some sections judges only their goals and says which it measured', () => {
+    const r = result();
+    r.sections = ['kernels'];
+    r.targets = evaluateTargets(r);
+    const md = renderMarkdown(r);
+    expect(md).toContain('Sections measured: kernels.');
+    expect(md).not.toContain('3-node cluster up |');
+    expect(md).not.toContain('probe error at p50');
+    expect(md).toContain('| whole bench (this run) | < 10 min | 312.4 s (only kernels) |');
+  });
+});

@@ -18,6 +18,7 @@ import { NetnsClientPod, NetnsNode, type NetnsContext } from '../providers/netns
 import { NetnsProvider, PROBE_BINARIES } from '../providers/netns/provider.ts';
 import type { Cluster, ClientPod, Libc } from '../providers/provider.ts';
 import { newRunId, runSuite } from '../runner.ts';
+import { bootGuest, type Guest } from '../vm/index.ts';
 import { verdictAgreement } from './agreement.ts';
 import { benchDrops } from './drops.ts';
 import { startCapture, STALL_TABLE, stallDrops, stallRuleset, withNameserver } from './capture.ts';
@@ -28,6 +29,8 @@ import {
   type BenchResult,
   type HeadroomResult,
   type HeadroomRun,
+  type KernelRun,
+  type KernelsResult,
   type LifecycleResult,
   type LifecycleRun,
   type Machine,
@@ -38,11 +41,22 @@ import { CLUSTER_SECTION, evaluateTargets, fmtMs, renderMarkdown } from './rende
 import { linearFit, median, parseDnsperf, percentile } from './stats.ts';
 import { nodeTopology } from './topology.ts';
 
+/** The bench's sections, in the order a whole bench runs them. */
+export const BENCH_SECTIONS = ['lifecycle', 'cluster', 'drops', 'suites', 'kernels'] as const;
+export type BenchSection = (typeof BENCH_SECTIONS)[number];
+
+/** Kernels the kernels section boots (issue 12); --quick boots the first only. */
+export const BENCH_KERNELS = ['debian:bookworm', 'debian:bullseye'] as const;
+
 export interface BenchOptions {
   /** Parent directory: the run writes <out>/<run-id>/bench.json and bench.md. */
   out: string;
   /** Shorter measurements and no full suite (the full flannel-arp matrix takes minutes). */
   quick?: boolean;
+  /** Only these sections (default: all); `cluster` is accuracy and headroom on one cluster. */
+  sections?: readonly BenchSection[];
+  /** --kernel specs for the kernels section (default BENCH_KERNELS, or its first under --quick). */
+  kernels?: readonly string[];
   log: (s: string) => void;
 }
 
@@ -401,6 +415,63 @@ export async function benchHeadroom(cluster: Cluster, dir: string, quick: boolea
   return { runs };
 }
 
+/**
+ * 5. Per kernel: boot a qemu guest on it (Guest.bootMs: qemu start → agent ready), bring the 3-node cluster
+ * up inside it as the lifecycle section does on the host, tear it down, power the guest off. A kernel that
+ * fails is reported with the step that failed; the next kernel still runs.
+ */
+export async function benchKernels(benchId: string, specs: readonly string[], log: (s: string) => void): Promise<KernelsResult> {
+  const runs: KernelRun[] = [];
+  for (const [i, spec] of specs.entries()) {
+    const run: KernelRun = { spec };
+    runs.push(run);
+    const runId = `${benchId}-k${i}`;
+    let guest: Guest | undefined;
+    let provider: NetnsProvider | undefined;
+    let step = 'boot';
+    try {
+      const tb = performance.now();
+      guest = await bootGuest({ kernel: spec, log: (l) => log(`    ${l}`) });
+      run.bootWallMs = Math.round(performance.now() - tb);
+      Object.assign(run, { release: guest.kernel.release, source: guest.kernel.source, accel: guest.accel, clocksource: guest.kernel.clocksource, bootMs: guest.bootMs });
+      step = 'cluster up';
+      provider = new NetnsProvider({ host: guest.host });
+      await provider.preflight();
+      const steps: Record<string, number> = {};
+      const t0 = performance.now();
+      const cluster = await provider.up(loadTopology(join(CLUSTERS_DIR, 'three-node.yaml')), { runId, clients: [...LIBCS], onStep: (st, state, ms) => state === 'done' && ms !== undefined && (steps[stepName(st)] = ms) });
+      run.upMs = Math.round(performance.now() - t0);
+      run.steps = steps;
+      step = 'lookups';
+      const clients = LIBCS.map((l) => cluster.clients[l]).filter((c): c is ClientPod => c !== undefined);
+      run.resolving = { ok: await countResolving(clients, dnsName(cluster)), of: clients.length };
+      step = 'cluster down';
+      const t1 = performance.now();
+      const down = await provider.down(runId);
+      run.downMs = Math.round(performance.now() - t1);
+      if (down.problems.length) throw new VxError('E_BENCH', down.problems.join('; '));
+      run.leftovers = (await provider.list()).map((r) => `${r.runId} (${r.what})`);
+      if (run.leftovers.length) throw new VxError('E_BENCH_LEFTOVER', `down left runs behind in the guest: ${run.leftovers.join(', ')}`);
+    } catch (e) {
+      if (e instanceof InterruptedError) throw e;
+      run.error = `${step}: ${(e as Error).message.split('\n')[0]}`;
+      log(`  ✗ ${spec}: ${run.error}`);
+      // Best effort: the guest's memory goes with it anyway.
+      if (provider && run.downMs === undefined) await provider.down(runId).catch(() => undefined);
+    } finally {
+      if (guest) {
+        const t2 = performance.now();
+        await guest.stop();
+        run.stopMs = Math.round(performance.now() - t2);
+      }
+    }
+    if (!run.error) {
+      log(`  ${spec} (${run.release}, ${run.accel}, clocksource ${run.clocksource}): boot ${fmtMs(run.bootMs!)} (bootGuest ${fmtMs(run.bootWallMs!)}), 3-node cluster up ${fmtMs(run.upMs!)}, ${run.resolving!.ok}/${run.resolving!.of} clients resolve, down ${fmtMs(run.downMs!)}, VM stop ${fmtMs(run.stopMs!)}`);
+    }
+  }
+  return { runs };
+}
+
 /** The suites a PR runs, timed and repeated by the bench. */
 export const BENCH_SUITES = ['flannel-arp', 'checksum-offload', 'dead-upstream', 'conntrack-race'] as const;
 
@@ -452,7 +523,10 @@ export async function benchSuites(provider: NetnsProvider, benchId: string, dir:
 export async function runBench(opts: BenchOptions): Promise<{ dir: string; markdown: string; result: BenchResult }> {
   const log = opts.log;
   const quick = opts.quick ?? false;
-  await setup({ quiet: true, purposes: ['cluster', 'build', 'bench'] });
+  const wanted = new Set<BenchSection>(opts.sections ?? BENCH_SECTIONS);
+  const only = (s: BenchSection, fn: () => Promise<void>) => (wanted.has(s) ? fn() : Promise.resolve());
+  const hostSections = BENCH_SECTIONS.filter((s) => s !== 'kernels' && wanted.has(s));
+  await setup({ quiet: true, purposes: ['cluster', 'build', ...(hostSections.length ? (['bench'] as const) : []), ...(wanted.has('kernels') ? (['vm'] as const) : [])] });
   const provider = new NetnsProvider();
   await provider.preflight();
   const benchId = newRunId();
@@ -471,6 +545,7 @@ export async function runBench(opts: BenchOptions): Promise<{ dir: string; markd
     otherRuns: await otherRuns(benchId),
     errors: [],
     targets: [],
+    ...(opts.sections ? { sections: [...wanted] } : {}),
   };
   const save = () => {
     result.durationS = Math.round((performance.now() - t0) / 100) / 10;
@@ -495,11 +570,11 @@ export async function runBench(opts: BenchOptions): Promise<{ dir: string; markd
   const remove = addFinalizer(`bench ${benchId}`, () => downAll(undefined, benchId));
   try {
     log(`bench ${benchId}: ${result.machine.cpus} CPUs, ${result.machine.memGiB} GiB, kernel ${result.machine.kernel}${quick ? ' (quick)' : ''} → ${dir}`);
-    await section('lifecycle', async () => {
+    await only('lifecycle', () => section('lifecycle', async () => {
       result.lifecycle = await benchLifecycle(provider, benchId, log);
-    });
+    }));
     const runId = `${benchId}-acc`;
-    await section(CLUSTER_SECTION, () =>
+    await only('cluster', () => section(CLUSTER_SECTION, () =>
       withCluster(runId, async () => {
         const cluster = await provider.up(loadTopology(join(CLUSTERS_DIR, 'three-node.yaml')), { runId, clients: [...LIBCS] });
         Object.assign(result.machine.tools, await cluster.describe());
@@ -510,13 +585,16 @@ export async function runBench(opts: BenchOptions): Promise<{ dir: string; markd
           result.headroom = await benchHeadroom(cluster, dir, quick, log);
         });
       }),
-    );
-    await section('drops', async () => {
+    ));
+    await only('drops', () => section('drops', async () => {
       result.drops = await benchDrops(benchId, quick, log);
-    });
-    await section('suites', async () => {
+    }));
+    await only('suites', () => section('suites', async () => {
       result.suites = await benchSuites(provider, benchId, dir, quick, log);
-    });
+    }));
+    await only('kernels', () => section('kernels', async () => {
+      result.kernels = await benchKernels(benchId, opts.kernels ?? (quick ? BENCH_KERNELS.slice(0, 1) : BENCH_KERNELS), log);
+    }));
   } finally {
     await downAll(undefined, benchId);
     remove();

@@ -208,6 +208,39 @@ export interface DropsOverheadResult {
   summary: { path: 'clean' | 'drops'; connectsPerSOff: number; connectsPerSOn: number; slowdown: number; dropsPerConnect: number; nsPerDrop?: number }[];
 }
 
+/** One kernel under test: a qemu guest booted and a 3-node cluster brought up inside it (issue 12). */
+export interface KernelRun {
+  /** The --kernel spec (debian:bookworm, a path). */
+  spec: string;
+  release?: string;
+  /** Where the kernel came from (package and version, or the path). */
+  source?: string;
+  accel?: 'kvm' | 'tcg';
+  clocksource?: string;
+  /** qemu start → the guest agent's first answer (Guest.bootMs). */
+  bootMs?: number;
+  /** bootGuest from call to return: the initramfs, and a /dev/kvm that opens but runs nothing (tried first, then TCG). */
+  bootWallMs?: number;
+  /** NetnsProvider({host: guest}).up of clusters/three-node.yaml, musl and glibc clients. */
+  upMs?: number;
+  /** The provider's own steps (ms), as in the lifecycle section. */
+  steps?: Record<string, number>;
+  /** Client pods (musl, glibc) that resolved the DNS service's name once the cluster was up. */
+  resolving?: { ok: number; of: number };
+  /** The provider's down inside the guest. */
+  downMs?: number;
+  /** Guest power-off until qemu is gone. */
+  stopMs?: number;
+  /** Runs the guest still listed after down (must be none). */
+  leftovers?: string[];
+  /** The step that failed, when one did: the figures before it still count. */
+  error?: string;
+}
+
+export interface KernelsResult {
+  runs: KernelRun[];
+}
+
 export interface BenchResult {
   schemaVersion: number;
   runId: string;
@@ -221,10 +254,14 @@ export interface BenchResult {
   suites?: SuitesResult;
   /** The drop tracer's overhead (issue 11). */
   drops?: DropsOverheadResult;
+  /** VM boot and in-guest cluster bring-up per kernel (issue 12). */
+  kernels?: KernelsResult;
   /** 1-minute load average when the bench started and ended. */
   loadAverage: { start: number; end: number };
   /** Run ids of other vxchaos runs seen while the bench ran: they compete for the same CPUs. */
   otherRuns: string[];
   errors: { section: string; message: string }[];
   targets: TargetCheck[];
+  /** Sections this run measured, when not all (a bench run for one section). */
+  sections?: string[];
 }
