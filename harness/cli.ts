@@ -221,12 +221,23 @@ program
 
 program
   .command('bench')
-  .description('benchmark the harness: cluster up/down for 3–50 nodes, probe accuracy vs a packet capture,\nprobe headroom vs dnsperf, suite wall time; writes reports/bench/<run-id>/bench.{json,md}')
-  .option('--quick', 'shorter measurements, skip the full flannel-arp suite', false)
+  .description('benchmark the harness: cluster up/down for 3–50 nodes, probe accuracy vs a packet capture,\nprobe headroom vs dnsperf, drop tracer overhead, suite wall time and verdict agreement, VM boot and\nbring-up per kernel; writes reports/bench/<run-id>/bench.{json,md}')
+  .option('--quick', 'shorter measurements, fewer repeats, one kernel', false)
+  .option('--sections <list>', 'only these sections, comma-separated (lifecycle, cluster, drops, suites, kernels)', (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean))
+  .option('--kernel <spec...>', 'kernels for the kernels section (default debian:bookworm debian:bullseye)')
   .option('--out <dir>', 'report directory', resolve(ROOT, 'reports', 'bench'))
-  .action(async (o: { quick: boolean; out: string }) => {
-    const { runBench } = await import('./bench/bench.ts'); // loaded only when benchmarking
-    const { dir, markdown } = await runBench({ out: o.out, quick: o.quick, log: (s) => process.stderr.write(`${s}\n`) });
+  .action(async (o: { quick: boolean; sections?: string[]; kernel?: string[]; out: string }) => {
+    const { runBench, BENCH_SECTIONS } = await import('./bench/bench.ts'); // loaded only when benchmarking
+    const bad = (o.sections ?? []).filter((x) => !(BENCH_SECTIONS as readonly string[]).includes(x));
+    if (bad.length) throw new VxError('E_BAD_FLAG', `--sections: unknown section ${bad.join(', ')} (${BENCH_SECTIONS.join(', ')})`);
+    for (const k of o.kernel ?? []) parseKernelSpec(k);
+    const { dir, markdown } = await runBench({
+      out: o.out,
+      quick: o.quick,
+      sections: o.sections as (typeof BENCH_SECTIONS)[number][] | undefined,
+      kernels: o.kernel,
+      log: (s) => process.stderr.write(`${s}\n`),
+    });
     console.log(`\n${markdown}\nbench: ${dir}/bench.json`);
   });
 
