@@ -2,11 +2,10 @@
  * Opens the cross-kernel page of the host plus two Debian kernels in real headless Chromium (Debian's
  * `chromium`) and checks it renders offline, without console errors, with the changed rows highlighted.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { HAVE_CHROMIUM, launchChromium, openOffline, OUT_DIR, SKIP_WHY } from './browser.test-fixtures.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kernelRun } from './cross-kernel.fixtures.ts';
 import { CROSS_KERNEL_HTML, crossKernel, renderCrossKernelHtml } from './cross-kernel.ts';
@@ -14,21 +13,17 @@ import { CROSS_KERNEL_HTML, crossKernel, renderCrossKernelHtml } from './cross-k
 // Runs inside the page; the project's tsconfig has no DOM lib.
 declare const getComputedStyle: (el: unknown) => { backgroundColor: string; boxShadow: string };
 
-const CHROMIUM = '/usr/bin/chromium';
-const OUT_DIR = fileURLToPath(new URL('../../reports/html-test/', import.meta.url));
 /** Kept where a person can open it after the run (the brief's "look at it yourself"). */
 const SCREENSHOT = '/tmp/vxchaos-cross-kernel.png';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-const haveChromium = existsSync(CHROMIUM);
-const title = haveChromium ? 'cross-kernel.html in headless Chromium' : `cross-kernel.html in headless Chromium — skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`;
+const title = HAVE_CHROMIUM ? 'cross-kernel.html in headless Chromium' : `cross-kernel.html in headless Chromium — ${SKIP_WHY}`;
 
-describe.skipIf(!haveChromium)(title, () => {
+describe.skipIf(!HAVE_CHROMIUM)(title, () => {
   let browser: Browser;
   const report = crossKernel([kernelRun('host'), kernelRun('bullseye'), kernelRun('bookworm')]);
 
   beforeAll(async () => {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
@@ -39,17 +34,7 @@ describe.skipIf(!haveChromium)(title, () => {
     const file = join(OUT_DIR, CROSS_KERNEL_HTML);
     await writeFile(file, renderCrossKernelHtml(report));
 
-    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    const problems: string[] = [];
-    const remote: string[] = [];
-    page.on('console', (msg) => {
-      if (msg.type() === 'error' || msg.type() === 'warning') problems.push(`console.${msg.type()}: ${msg.text()}`);
-    });
-    page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
-    page.on('request', (req) => {
-      if (!req.url().startsWith('file:') && !req.url().startsWith('data:')) remote.push(req.url());
-    });
-    await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+    const { page, problems, remote } = await openOffline(browser, file, { width: 1280, height: 800 });
 
     // A column per kernel, oldest first, after the cell column.
     const heads = await page.locator('#kernels-matrix thead th').allInnerTexts();

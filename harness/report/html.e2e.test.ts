@@ -2,11 +2,10 @@
  * Opens the rendered index.html in real headless Chromium (Debian's `chromium` package) and checks that
  * it draws offline: no console errors, no network requests, the matrix table and the uPlot charts.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { HAVE_CHROMIUM, launchChromium, openOffline, OUT_DIR, SKIP_WHY } from './browser.test-fixtures.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderHtml } from './html.ts';
 import { macChurnMatrix } from './test-fixtures.ts';
@@ -14,28 +13,15 @@ import { macChurnMatrix } from './test-fixtures.ts';
 // Runs inside the page; the project's tsconfig has no DOM lib.
 declare const getComputedStyle: (el: unknown) => { backgroundColor: string };
 
-const CHROMIUM = '/usr/bin/chromium';
-const OUT_DIR = fileURLToPath(new URL('../../reports/html-test/', import.meta.url));
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
-const haveChromium = existsSync(CHROMIUM);
-const title = haveChromium ? 'index.html in headless Chromium' : `index.html in headless Chromium — skipped: ${CHROMIUM} is missing (apt-get install -y chromium)`;
+const title = HAVE_CHROMIUM ? 'index.html in headless Chromium' : `index.html in headless Chromium — ${SKIP_WHY}`;
 
-describe.skipIf(!haveChromium)(title, () => {
+describe.skipIf(!HAVE_CHROMIUM)(title, () => {
   let browser: Browser;
   const m = macChurnMatrix();
 
   beforeAll(async () => {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
@@ -46,18 +32,7 @@ describe.skipIf(!haveChromium)(title, () => {
     const file = join(OUT_DIR, 'index.html');
     await writeFile(file, renderHtml(m));
 
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const problems: string[] = [];
-    const remote: string[] = [];
-    page.on('console', (msg) => {
-      if (msg.type() === 'error' || msg.type() === 'warning') problems.push(`console.${msg.type()}: ${msg.text()}`);
-    });
-    page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
-    page.on('request', (req) => {
-      if (!req.url().startsWith('file:') && !req.url().startsWith('data:')) remote.push(req.url());
-    });
-
-    await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+    const { page, problems, remote } = await openOffline(browser, file, { width: 1280, height: 900 });
 
     // The matrix: one row per client × fault(mode), one column per mitigation, a shaded cell per measurement.
     const heatCells = page.locator('table#matrix td.heat');
