@@ -1,33 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isRoot } from '../doctor.ts';
-import { shell } from '../exec/shell.ts';
 import type { Libc } from '../providers/provider.ts';
 import type { ExpectationSpec } from '../report/matrix.ts';
 import { measureAdaptive, settlerOptionsFor } from './adaptive.ts';
 import { Settler } from './settle.ts';
-import { LOOPBACK_NAME, loopbackDns, type LoopbackDns } from './loopback-dns.test-fixtures.ts';
+import { LOOPBACK_NAME, useLoopbackDns } from './loopback-dns.test-fixtures.ts';
 
 const LIBCS: readonly Libc[] = ['musl', 'glibc'];
 const NAME = LOOPBACK_NAME;
 
 // One namespace with loopback, a real dnsmasq on 127.0.0.1 and the real musl and glibc probes (loopback-dns.ts).
 describe.skipIf(!isRoot())('a cell stops once its verdict is settled: the real probe, killed by the runner (needs root)', () => {
-  let dns: LoopbackDns;
-  let pods: LoopbackDns['pods'];
-  let dnsmasq: LoopbackDns['dnsmasq'];
-  let ns: string;
-
-  beforeAll(async () => {
-    dns = await loopbackDns('adapt');
-    ({ pods, dnsmasq, ns } = dns);
-  });
-
-  afterAll(async () => {
-    await dns?.down();
-    const left = (await shell(['ip', 'netns', 'list'])).stdout;
-    if (ns) expect(left).not.toContain(ns);
-  });
-
+  const dns = useLoopbackDns('adapt');
   const processesInNamespace = () => dns.processes();
 
   for (const libc of LIBCS) {
@@ -36,7 +20,7 @@ describe.skipIf(!isRoot())('a cell stops once its verdict is settled: the real p
       const wl = { thresholdMs: 1000, durationS: 30, threads: 8 };
       const settler = new Settler(exp, settlerOptionsFor(exp, wl));
       const t0 = performance.now();
-      const r = await measureAdaptive(pods[libc], { targets: [NAME], threads: wl.threads, durationS: wl.durationS }, settler);
+      const r = await measureAdaptive(dns.pods[libc], { targets: [NAME], threads: wl.threads, durationS: wl.durationS }, settler);
       expect(r.settlement.verdict, r.settlement.reason).toBe('pass');
       expect(r.settlement.stoppedBy).toBe('settled');
       expect(r.output.stopped).toBe('aborted');
@@ -45,7 +29,7 @@ describe.skipIf(!isRoot())('a cell stops once its verdict is settled: the real p
       // The verdict is on every lookup the probe printed, the ones after the settling look included.
       expect(r.settlement.classified.samples).toBe(r.output.samples.length);
       expect(r.settlement.classified.samples).toBeGreaterThanOrEqual(1920);
-      expect(await processesInNamespace()).toEqual([dnsmasq.pid]);
+      expect(await processesInNamespace()).toEqual([dns.dnsmasq.pid]);
     });
   }
 
@@ -55,13 +39,13 @@ describe.skipIf(!isRoot())('a cell stops once its verdict is settled: the real p
     const exp: ExpectationSpec = { expect: 'reproduces', affectedRate: [0.5, 1] };
     const wl = { thresholdMs: 300, durationS: 30, threads: 16 };
     const settler = new Settler(exp, settlerOptionsFor(exp, wl));
-    const r = await measureAdaptive(pods.musl, { targets: ['refused.test.'], threads: wl.threads, durationS: wl.durationS }, settler);
+    const r = await measureAdaptive(dns.pods.musl, { targets: ['refused.test.'], threads: wl.threads, durationS: wl.durationS }, settler);
     expect(r.settlement).toMatchObject({ verdict: 'pass', stoppedBy: 'settled' });
     expect(r.output.stopped).toBe('aborted');
     expect(r.settlement.atMs).toBeGreaterThanOrEqual(4900);
     expect(r.settlement.atMs).toBeLessThan(15_000);
     expect(r.output.samples.length).toBeGreaterThanOrEqual(6);
     expect(r.output.samples.every((s) => s.result === 'EAI_AGAIN' && s.latencyUs > 4e6)).toBe(true);
-    expect(await processesInNamespace()).toEqual([dnsmasq.pid]);
+    expect(await processesInNamespace()).toEqual([dns.dnsmasq.pid]);
   });
 });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { join } from 'node:path';
 import { BUILD_DIR } from '../doctor.ts';
 import { shell } from '../exec/shell.ts';
@@ -58,4 +59,20 @@ export async function loopbackDns(prefix: string): Promise<LoopbackDns> {
       await downAll(undefined, runId);
     },
   };
+}
+
+/**
+ * loopbackDns for a describe block: up in beforeAll, down in afterAll (and checked gone); the returned object
+ * is filled in before the first test runs.
+ */
+export function useLoopbackDns(prefix: string): LoopbackDns {
+  const dns = {} as LoopbackDns;
+  beforeAll(async () => {
+    Object.assign(dns, await loopbackDns(prefix));
+  });
+  afterAll(async () => {
+    await dns.down?.();
+    if (dns.ns) expect((await shell(['ip', 'netns', 'list'])).stdout).not.toContain(dns.ns);
+  });
+  return dns;
 }

@@ -1,45 +1,29 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isRoot } from '../doctor.ts';
 import { RunError } from '../errors.ts';
-import { shell } from '../exec/shell.ts';
 import type { Libc } from '../providers/provider.ts';
 import { runProbe, type Sample } from './probe.ts';
-import { LOOPBACK_NAME, loopbackDns, type LoopbackDns } from './loopback-dns.test-fixtures.ts';
+import { LOOPBACK_NAME, useLoopbackDns } from './loopback-dns.test-fixtures.ts';
 
 const LIBCS: readonly Libc[] = ['musl', 'glibc'];
 const NAME = LOOPBACK_NAME;
 
 // One namespace with loopback, a real dnsmasq on 127.0.0.1 and the real musl and glibc probes (loopback-dns.ts).
 describe.skipIf(!isRoot())('vxprobe streams its samples (needs root)', () => {
-  let dns: LoopbackDns;
-  let pods: LoopbackDns['pods'];
-  let dnsmasq: LoopbackDns['dnsmasq'];
-  let ns: string;
-
-  beforeAll(async () => {
-    dns = await loopbackDns('probe');
-    ({ pods, dnsmasq, ns } = dns);
-  });
-
-  afterAll(async () => {
-    await dns?.down();
-    const left = (await shell(['ip', 'netns', 'list'])).stdout;
-    if (ns) expect(left).not.toContain(ns);
-  });
-
+  const dns = useLoopbackDns('probe');
   const processesInNamespace = () => dns.processes();
 
   it('musl: an abort while every lookup is in flight stops at once, without waiting for them', async () => {
     // dnsmasq REFUSES names it has no record for; musl ignores a REFUSED answer and waits out its 5 s timeout.
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), 300);
-    const out = await runProbe(pods.musl, { targets: ['refused.test.'], threads: 4, durationS: 600 }, { signal: ac.signal }).finally(() => clearTimeout(timer));
+    const out = await runProbe(dns.pods.musl, { targets: ['refused.test.'], threads: 4, durationS: 600 }, { signal: ac.signal }).finally(() => clearTimeout(timer));
     expect(out.stopped).toBe('aborted');
     expect(out.samples).toEqual([]);
     // The wall time the probe printed in its `# stopped` trailer: shorter than one lookup's timeout.
     expect(out.wallUs).toBeGreaterThan(0);
     expect(out.wallUs).toBeLessThan(5e6);
-    expect(await processesInNamespace()).toEqual([dnsmasq.pid]);
+    expect(await processesInNamespace()).toEqual([dns.dnsmasq.pid]);
   });
 
   for (const libc of LIBCS) {
@@ -48,7 +32,7 @@ describe.skipIf(!isRoot())('vxprobe streams its samples (needs root)', () => {
       const streamed: Sample[] = [];
       let streamedBeforeAbort = 0;
       const out = await runProbe(
-        pods[libc],
+        dns.pods[libc],
         // Many threads writing at once: a torn line would make the parser throw.
         { targets: [NAME], threads: 16, durationS: 600 },
         {
@@ -71,21 +55,21 @@ describe.skipIf(!isRoot())('vxprobe streams its samples (needs root)', () => {
       expect(new Set(out.samples.map((s) => s.thread)).size).toBeGreaterThan(1);
       // Stopped, not run to its 600 s end; and gone: only dnsmasq is left in the namespace.
       expect(out.wallUs).toBeLessThan(600e6);
-      expect(await processesInNamespace()).toEqual([dnsmasq.pid]);
+      expect(await processesInNamespace()).toEqual([dns.dnsmasq.pid]);
     });
 
     it(`${libc}: a probe stopped at its time bound returns its samples`, async () => {
       let streamed = 0;
-      const out = await runProbe(pods[libc], { targets: [NAME], threads: 2, durationS: 600 }, { boundMs: 1500, onSample: () => streamed++ });
+      const out = await runProbe(dns.pods[libc], { targets: [NAME], threads: 2, durationS: 600 }, { boundMs: 1500, onSample: () => streamed++ });
       expect(out.stopped).toBe('bound');
       expect(out.samples.length).toBeGreaterThan(0);
       expect(streamed).toBe(out.samples.length);
       expect(out.samples.filter((s) => s.result !== 'OK')).toEqual([]);
-      expect(await processesInNamespace()).toEqual([dnsmasq.pid]);
+      expect(await processesInNamespace()).toEqual([dns.dnsmasq.pid]);
     });
 
     it(`${libc}: a run to its end is complete and not marked stopped`, async () => {
-      const out = await runProbe(pods[libc], { targets: [NAME], threads: 4, count: 50 });
+      const out = await runProbe(dns.pods[libc], { targets: [NAME], threads: 4, count: 50 });
       expect(out.stopped).toBeUndefined();
       expect(out.samples).toHaveLength(50);
     });
@@ -105,12 +89,12 @@ describe.skipIf(!isRoot())('vxprobe streams its samples (needs root)', () => {
         [[NAME], /give a bound/],
       ];
       for (const [args, message] of bad) {
-        const r = await pods[libc].exec([...pods[libc].probe, ...args], { nothrow: true, timeoutMs: 5000 });
+        const r = await dns.pods[libc].exec([...dns.pods[libc].probe, ...args], { nothrow: true, timeoutMs: 5000 });
         expect(r.exitCode, args.join(' ')).toBe(2);
         expect(r.stderr, args.join(' ')).toMatch(message);
         expect(r.stdout, args.join(' ')).toBe('');
       }
-      const refused = await runProbe(pods[libc], { targets: [NAME], threads: 0, count: 1 }).catch((e: unknown) => e);
+      const refused = await runProbe(dns.pods[libc], { targets: [NAME], threads: 0, count: 1 }).catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(RunError);
       expect((refused as RunError).status).toBe(2);
       expect((refused as RunError).message).toMatch(/-t: expected an integer/);
