@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { resolve } from 'node:path';
 import { planCells, prepareSuite } from './cells.ts';
-import { listSuites, ROOT, topologyFile } from './config/suite.ts';
+import { listSuites, ROOT } from './config/suite.ts';
 import { doctorReport, setup } from './doctor.ts';
 import { VxError } from './errors.ts';
 import { installSignalHandlers, runFinalizers } from './exec/finalizers.ts';

@@ -1,4 +1,3 @@
-import { VxError } from '../errors.ts';
 import { noFault, type Fault } from './fault.ts';
 import { checksumOffload } from './checksum-offload.ts';
 import { conntrackRace } from './conntrack-race.ts';
@@ -12,9 +11,3 @@ export const FAULTS: Record<string, Fault> = {
   [conntrackRace.name]: conntrackRace,
   [deadUpstream.name]: deadUpstream,
 };
-
-export function getFault(name: string): Fault {
-  const f = FAULTS[name];
-  if (!f) throw new VxError('E_UNKNOWN_FAULT', `unknown fault "${name}"; known: ${Object.keys(FAULTS).join(', ')}`);
-  return f;
-}

@@ -1,4 +1,3 @@
-import { VxError } from '../errors.ts';
 import { ethtoolTxOff, kubeProxyFix, noRandomFully } from './checksum.ts';
 import { fqdn } from './fqdn.ts';
 import { glibcImage } from './glibc-image.ts';
@@ -25,9 +24,3 @@ export const MITIGATIONS: Record<string, Mitigation> = {
   [dropDeadUpstream.name]: dropDeadUpstream,
   [forwarderPolicy.name]: forwarderPolicy,
 };
-
-export function getMitigation(name: string): Mitigation {
-  const m = MITIGATIONS[name];
-  if (!m) throw new VxError('E_UNKNOWN_MITIGATION', `unknown mitigation "${name}"; known: ${Object.keys(MITIGATIONS).join(', ')}`);
-  return m;
-}
