@@ -241,6 +241,12 @@ program
     console.log(`\n${markdown}\nbench: ${dir}/bench.json`);
   });
 
+// `vxchaos list | head`: a reader that went away is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 installSignalHandlers((s) => process.stderr.write(`${s}\n`));
 
 try {
