@@ -21,12 +21,13 @@ export interface StopSettings {
 }
 
 /**
- * The least time before a verdict, by default: a reproducing cell waits for one full stall period (the upper
- * end of its stall window), and every cell for twice its threshold, so a stall that starts at once has been
- * seen as one (a lookup becomes affected only once it has lasted thresholdMs).
+ * The least time before a verdict, by default: a reproducing cell waits until the shortest stall its window
+ * accepts could have completed (the lower end of its stall window; the settler also waits for enough completed
+ * stalls, however long they take), and every cell for twice its threshold, so a stall that starts at once has
+ * been seen as one (a lookup becomes affected only once it has lasted thresholdMs).
  */
 export function defaultMinMs(exp: ExpectationSpec, thresholdMs: number): number {
-  const stall = exp.expect === 'reproduces' && exp.stallMs ? exp.stallMs[1] : 0;
+  const stall = exp.expect === 'reproduces' && exp.stallMs ? exp.stallMs[0] : 0;
   return Math.max(2 * thresholdMs, stall);
 }
 
