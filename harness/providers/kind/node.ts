@@ -1,5 +1,5 @@
 import { PassThrough, Readable } from 'node:stream';
-import { Exec, KubeConfig, type V1Status } from '@kubernetes/client-node';
+import type { Exec, V1Status } from '@kubernetes/client-node';
 import { RunError } from '../../errors.ts';
 import { DEFAULT_TIMEOUT_MS, type ExecOptions, type ExecResult } from '../../exec/shell.ts';
 import type { ClientPod, ClusterNode, Daemon, Libc, Pod, PodRole, SpawnOptions } from '../provider.ts';
@@ -167,10 +167,15 @@ export function exitCodeOf(status: V1Status | undefined): number | null {
  * without closing the session, so writeFile works). Bounded like every shell call.
  */
 export function clientNodePodExec(kubeconfig: string, context: string): PodExec {
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfig);
-  kc.setCurrentContext(context);
-  const api = new Exec(kc);
+  // Loaded on first use: the client library takes ~2 s to import, which every CLI command would pay.
+  let api: Promise<Exec> | undefined;
+  const connect = async () => {
+    const { Exec, KubeConfig } = await import('@kubernetes/client-node');
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfig);
+    kc.setCurrentContext(context);
+    return new Exec(kc);
+  };
   return async (pod, argv, opts = {}) => {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const shown = kubectlExecArgv(kubeconfig, context, pod, argv, opts.input !== undefined);
@@ -184,7 +189,8 @@ export function clientNodePodExec(kubeconfig: string, context: string): PodExec 
     const stderr = new PassThrough().on('data', (b: Buffer) => err.push(b));
     const stdin = opts.input !== undefined ? Readable.from(Buffer.from(opts.input)) : null;
     let status: V1Status | undefined;
-    const ws = await api.exec(pod.namespace, pod.name, pod.container, [...argv], stdout, stderr, stdin, false, (s) => {
+    api ??= connect();
+    const ws = await (await api).exec(pod.namespace, pod.name, pod.container, [...argv], stdout, stderr, stdin, false, (s) => {
       status = s;
     });
     const timedOut = await new Promise<boolean>((resolve, reject) => {
