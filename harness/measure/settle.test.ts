@@ -302,6 +302,36 @@ describe('Settler', () => {
     expect(s.reason).toBe('89 % (67–97 %) affected of 18 lookups, expected 15–55 %: above the range; decided at the cap after 18 lookups, 6.0 s');
   });
 
+  it('stops a silent reproducing cell of many threads as not-reproduced on its census, not at the cap', () => {
+    // conntrack-race native here: 200 threads, ~40 ms lookups, none affected. Counting all 200 lookups in flight
+    // as affected keeps the worst case above 1 % of ~12,000 lookups until past the cap; the census of lookups
+    // started a threshold ago (each ended or known stalled) shows the share below the range at minMs.
+    const exp: Expectation = { expect: 'reproduces', affectedRate: [0.01, 1], stallMs: [2000, 3500] };
+    const slowish: Lookup = (r) => ({ latencyUs: 30_000 + Math.floor(r() * 20_000), result: 'OK' });
+    const run = simulate(exp, { thresholdMs: 1000, minMs: 2500, capMs: 5000 }, 200, slowish);
+    const s = run.settlement!;
+    expect(s.verdict).toBe('not-reproduced');
+    expect(s.stoppedBy).toBe('settled');
+    expect(s.atMs).toBeGreaterThanOrEqual(2500);
+    expect(s.atMs).toBeLessThan(3000);
+    const census = run.settler.census(s.atMs)!;
+    expect(census.affected).toBe(0);
+    expect(census.samples).toBeLessThan(s.classified.samples);
+  });
+
+  it('sees stalls still in flight in its census, so a share that shows late is no not-reproduced', () => {
+    // 3 % of lookups stall 2.5 s (musl's timeout): none has ended by minMs if they began after 0, yet the census counts them.
+    const exp: Expectation = { expect: 'reproduces', affectedRate: [0.01, 1], stallMs: [2000, 3500] };
+    const someStall: Lookup = (r) => (r() < 0.03 ? { latencyUs: 2_500_000, result: 'OK' } : { latencyUs: 30_000 + Math.floor(r() * 20_000), result: 'OK' });
+    const run = simulate(exp, { thresholdMs: 1000, minMs: 2500, capMs: 5000 }, 200, someStall);
+    expect(run.settlement?.verdict).not.toBe('not-reproduced');
+    expect(run.settler.census(2500)!.affected).toBeGreaterThan(0);
+    // Without start times there is no census, and the worst case alone decides.
+    const blind = new Settler(exp, { thresholdMs: 1000, minMs: 0, capMs: 5000, threads: 2 });
+    blind.add({ latencyUs: 1000, result: 'OK' });
+    expect(blind.census(2000)).toBeUndefined();
+  });
+
   it('counts a thread stuck past the threshold as affected before its lookup ends', () => {
     const settler = new Settler(clean(), { thresholdMs: 1000, minMs: 0, capMs: 10_000, threads: 2 });
     // Thread 0 keeps answering; thread 1 answered once at 1 ms and has been silent since.

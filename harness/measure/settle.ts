@@ -188,6 +188,11 @@ export class Settler {
   private readonly affectedUs: number[] = [];
   /** Per thread, when its last lookup ended (µs on the probe's clock): the next one started then. */
   private readonly lastEndUs: Float64Array;
+  /** When each completed lookup started, and each affected one (µs), for the census of lookups started long enough ago. */
+  private readonly startsUs: number[] = [];
+  private readonly affectedStartsUs: number[] = [];
+  /** Completed lookups that came without a start time: then no census can be taken. */
+  private unstarted = 0;
   private lookedAtSamples = -1;
   private lookedAtMs = -Infinity;
   private lookCount = 0;
@@ -209,9 +214,15 @@ export class Settler {
     const us = Math.max(1, Math.round(s.latencyUs));
     this.hist.recordValue(us);
     if (s.latencyUs > this.maxUs) this.maxUs = s.latencyUs;
-    if (isAffected(s, this.options.thresholdMs)) {
+    const affected = isAffected(s, this.options.thresholdMs);
+    if (affected) {
       this.k++;
       this.affectedUs.push(s.latencyUs);
+    }
+    if (s.startUs === undefined) this.unstarted++;
+    else {
+      this.startsUs.push(s.startUs);
+      if (affected) this.affectedStartsUs.push(s.startUs);
     }
     const t = s.thread;
     if (t !== undefined && t >= 0 && t < this.lastEndUs.length && s.startUs !== undefined) {
@@ -253,6 +264,20 @@ export class Settler {
     return { ...c, samples: c.samples + young, affected: c.affected + young };
   }
 
+  /**
+   * Every lookup that started at least thresholdMs before nowMs, and only those: each has ended or has been in
+   * flight long enough to count as affected, so none is still unknown. Unlike the completed lookups, which
+   * leave out the stalls still in flight, this sample is not biased towards fast lookups. Undefined without
+   * thread count or start times.
+   */
+  census(nowMs: number): Classified | undefined {
+    if (this.lastEndUs.length === 0 || this.unstarted > 0) return undefined;
+    const cutoffUs = (nowMs - this.options.thresholdMs) * 1000;
+    const before = (starts: readonly number[]) => starts.reduce((n, t) => n + (t < cutoffUs ? 1 : 0), 0);
+    const pending = this.pendingAffected(nowMs);
+    return { ...this.classified(), samples: before(this.startsUs) + pending, affected: before(this.affectedStartsUs) + pending };
+  }
+
   /** The counts as of nowMs: completed lookups, plus in-flight ones already past the threshold when threads are known. */
   classified(nowMs?: number): Classified {
     const pending = nowMs === undefined ? 0 : this.pendingAffected(nowMs);
@@ -288,10 +313,14 @@ export class Settler {
     // still stuck: a reproducing cell stops early only once enough affected lookups have ended.
     if (this.expectation.expect === 'reproduces' && early.verdict !== 'not-reproduced' && this.k < o.minAffectedForStall) return undefined;
     // Stalls are the lookups still in flight, so the lookups completed so far undercount them (by up to one per
-    // thread). A reproducing cell stops only if the verdict holds with every lookup in flight counted affected too.
+    // thread). A reproducing cell stops only if the verdict holds with every lookup in flight counted affected too;
+    // a symptom that did not show, once it holds on the census (every lookup started a threshold ago, all known):
+    // with hundreds of threads the worst case alone would keep a silent cell to its cap.
     if (this.expectation.expect === 'reproduces' && this.lastEndUs.length > 0) {
-      const worst = decide(this.expectation, this.inFlightAffected(nowMs), { ...o, confidence: o.earlyConfidence });
-      if (worst.verdict !== early.verdict) return undefined;
+      const strict = { ...o, confidence: o.earlyConfidence };
+      const worst = decide(this.expectation, this.inFlightAffected(nowMs), strict);
+      const census = early.verdict === 'not-reproduced' && worst.verdict !== early.verdict ? this.census(nowMs) : undefined;
+      if (worst.verdict !== early.verdict && (!census || decide(this.expectation, census, strict).verdict !== early.verdict)) return undefined;
     }
     return (this.settlement = this.settle('settled', nowMs, c));
   }
