@@ -68,6 +68,7 @@ program
   .option('--duration <seconds>', 'measurement time per cell (overrides the suite)', positiveNumber('--duration'))
   .option('--quick', 'shorter measurements and only the cells marked quick', false)
   .option('--keep', 'leave the cluster running afterwards (remove it with `vxchaos down <run-id>`)', false)
+  .option('--serial', 'one cluster, every cell in turn (by default netns builds two and shares the cells out, side by side)', false)
   .option('--out <dir>', 'report directory', resolve(ROOT, 'reports'))
   .option('--reporter <list>', `reports to write, comma-separated (${REPORTER_NAMES.join(', ')}); default all`, (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean))
   .option('--baseline <path>', 'compare against a previous run (run dir or matrix.json); exit 1 on a regression')
@@ -75,7 +76,7 @@ program
   .addOption(new Option('--kernel <spec>', 'kernel under test: host, debian:bullseye|bookworm|trixie, or a kernel image path (a qemu microVM; see `vxchaos kernels`)').env('VXCHAOS_KERNEL').default('host'))
   .addOption(new Option('--k8s-version <v>', 'kind: Kubernetes version of the pinned node image').env('VXCHAOS_K8S_VERSION'))
   .addOption(new Option('--flannel-version <v>', 'kind: pinned kube-flannel version').env('VXCHAOS_FLANNEL_VERSION'))
-  .action(async (name: string, o: { provider: string; clients?: Libc[]; duration?: number; quick: boolean; keep: boolean; out: string; reporter?: string[]; baseline?: string; dryRun: boolean; kernel: string; k8sVersion?: string; flannelVersion?: string }) => {
+  .action(async (name: string, o: { provider: string; clients?: Libc[]; duration?: number; quick: boolean; keep: boolean; serial: boolean; out: string; reporter?: string[]; baseline?: string; dryRun: boolean; kernel: string; k8sVersion?: string; flannelVersion?: string }) => {
     // Everything that can be checked is checked before anything is built.
     const prepared = prepareSuite(name);
     const { suite } = prepared;
@@ -103,7 +104,7 @@ program
       return;
     }
     const p = progress();
-    const { matrix, dir } = await runSuite({ prepared, provider, clients, durationS: o.duration, quick: o.quick, keep: o.keep, outDir: o.out, progress: p, reporters: o.reporter });
+    const { matrix, dir } = await runSuite({ prepared, provider, clients, durationS: o.duration, quick: o.quick, keep: o.keep, serial: o.serial, outDir: o.out, progress: p, reporters: o.reporter });
     console.log(`\n${renderTerminal(matrix, process.stdout.isTTY === true)}\n`);
     console.log(`reports: ${dir}/ (${reportersNamed(o.reporter).map((r) => r.file).join(', ')})`);
     if (matrix.failed > 0) {

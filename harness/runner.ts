@@ -30,6 +30,8 @@ export interface RunOptions {
   outDir: string;
   progress: Progress;
   runId?: string;
+  /** One cluster, every cell in turn, even where the provider could hold several side by side (clustersAtOnce). */
+  serial?: boolean;
   /** Reporters to write (names from report/reporters.ts); default all. */
   reporters?: readonly string[];
   /**
@@ -237,6 +239,37 @@ export async function runCell(cluster: Cluster, caps: Capabilities, resolved: Re
   return { ...result!, durationS: elapsed() };
 }
 
+/** A cluster of the run and the cells measured on it; a run has one, or several side by side. */
+export interface Lane {
+  /** 1, 2, …: names its bring-up logs. */
+  n: number;
+  /** The cluster's run id: the run's own with one lane, `<run>.<n>` with several (`vxchaos down <run>` removes all). */
+  id: string;
+  /** Prefixed to the cluster's progress lines when clusters run side by side. */
+  label: string;
+}
+
+export function planLanes(runId: string, cells: number, atOnce: number): Lane[] {
+  const n = Math.min(Math.max(1, Math.floor(atOnce)), cells);
+  if (n <= 1) return [{ n: 1, id: runId, label: '' }];
+  return Array.from({ length: n }, (_, i) => ({ n: i + 1, id: `${runId}.${i + 1}`, label: `cluster ${i + 1}` }));
+}
+
+/** The client's no-fault cell: the run's first one with neither fault nor mitigation and no name of its own. */
+const isBaseline = (rc: ResolvedCell) => rc.fault.name === 'none' && rc.mitigation.name === 'none' && !rc.name;
+
+/**
+ * The order lanes take cells in: each client's no-fault cell first (its drops rank the client's other cells, which
+ * wait for it), then the rest in plan order. Every lane's cluster is built alike and every cell undoes what it did,
+ * so any cell may run on any lane.
+ */
+export function cellQueue(cells: readonly ResolvedCell[]): ResolvedCell[] {
+  const first = new Map<Libc, ResolvedCell>();
+  for (const rc of cells) if (isBaseline(rc) && !first.has(rc.client)) first.set(rc.client, rc);
+  const baselines = new Set(first.values());
+  return [...baselines, ...cells.filter((rc) => !baselines.has(rc))];
+}
+
 export async function runSuite(opts: RunOptions): Promise<{ matrix: Matrix; dir: string }> {
   const { prepared, provider, progress } = opts;
   const { suite, topology } = prepared;
@@ -247,36 +280,82 @@ export async function runSuite(opts: RunOptions): Promise<{ matrix: Matrix; dir:
   const startedAt = new Date();
   const cells = planCells(suite, clients, { quick: opts.quick, durationS: opts.durationS });
   await provider.preflight();
-  progress.info(`run ${runId}: suite ${suite.name} on ${provider.name}, ${cells.length} cells, clients ${clients.join(', ')}${opts.quick ? ' (quick)' : ''}${opts.dryRun ? ' (dry run)' : ''}`);
-  let cluster: Cluster | undefined;
+  const lanes = planLanes(runId, cells.length, opts.serial || opts.dryRun ? 1 : (provider.capabilities.clustersAtOnce ?? 1));
+  const side = lanes.length > 1;
+  // Side by side, every line says whose it is.
+  const say = (lane: Lane, s: string) => (side ? `${lane.label}: ${s}` : s);
+  progress.info(
+    `run ${runId}: suite ${suite.name} on ${provider.name}, ${cells.length} cells, clients ${clients.join(', ')}${side ? `, ${lanes.length} clusters side by side (${lanes.map((l) => l.id).join(', ')})` : ''}${opts.quick ? ' (quick)' : ''}${opts.dryRun ? ' (dry run)' : ''}`,
+  );
+  const clusters = new Map<Lane, Cluster>();
   // The provider's own teardown by run id works at any point, even mid-creation.
   const teardown = async () => {
-    await cluster?.down().catch((e: Error) => progress.warn(`teardown: ${e.message}`));
-    const r = await provider.down(runId);
-    for (const p of r.problems) progress.warn(`teardown: ${p}`);
+    await Promise.all(
+      lanes.map(async (lane) => {
+        await clusters.get(lane)?.down().catch((e: Error) => progress.warn(say(lane, `teardown: ${e.message}`)));
+        const r = await provider.down(lane.id);
+        for (const p of r.problems) progress.warn(say(lane, `teardown: ${p}`));
+      }),
+    );
   };
   const removeFinalizer = addFinalizer(`run ${runId}`, teardown);
   try {
-    const t0 = Date.now();
-    cluster = await provider.up(topology, {
-      runId,
-      clients,
-      logsDir: join(logsDir, 'bring-up'),
-      onStep: (s, state, ms) => (state === 'start' ? progress.step(s) : progress.done(s, ms)),
-    });
-    progress.done(`cluster ${topology.name} up`, Date.now() - t0);
-    const measured: Cell[] = [];
-    // Per client, the drops of its no-fault cell: what every run has, so a cell's ranking sinks it.
-    const dropBaseline = new Map<string, DropRow[]>();
-    for (const rc of cells) {
-      const label = `[${rc.index}/${cells.length}] ${rc.label}`;
-      progress.step(`${label}: measuring`);
-      const cell = await runCell(cluster, provider.capabilities, rc, { log: (m) => progress.info(m), logsDir, dryRun: opts.dryRun, dropBaseline: dropBaseline.get(rc.client) });
-      measured.push(cell);
-      if (rc.fault.name === 'none' && rc.mitigation.name === 'none' && !rc.name && cell.drops?.available && !dropBaseline.has(rc.client)) dropBaseline.set(rc.client, cell.drops.rows);
-      const mark = cell.verdict === 'pass' ? 'pass' : cell.verdict.toUpperCase();
-      progress.done(`${label}: ${mark} — ${cell.reason}`, Math.round(cell.durationS * 1000));
+    // Every cluster up before any cell runs: a bring-up that fails stops the run at once.
+    const ups = await Promise.allSettled(
+      lanes.map(async (lane) => {
+        const t0 = Date.now();
+        const cluster = await provider.up(topology, {
+          runId: lane.id,
+          clients,
+          logsDir: join(logsDir, side ? `bring-up-${lane.n}` : 'bring-up'),
+          onStep: (s, state, ms) => (state === 'start' ? progress.step(say(lane, s)) : progress.done(say(lane, s), ms)),
+        });
+        clusters.set(lane, cluster);
+        progress.done(say(lane, `cluster ${topology.name} up`), Date.now() - t0);
+      }),
+    );
+    const failedUp = ups.find((u): u is PromiseRejectedResult => u.status === 'rejected');
+    if (failedUp) throw failedUp.reason;
+    const results = new Map<ResolvedCell, Cell>();
+    const queue = cellQueue(cells);
+    // Per client, the drops of its no-fault cell: what every run has, so a cell's ranking sinks it. A client's
+    // other cells wait for it (it is taken first, so it is already running).
+    const baselineCell = new Map<Libc, ResolvedCell>(queue.filter(isBaseline).map((rc) => [rc.client, rc] as const));
+    const baselineDone = new Map<Libc, { promise: Promise<DropRow[] | undefined>; resolve: (rows: DropRow[] | undefined) => void }>();
+    for (const client of baselineCell.keys()) {
+      let resolve!: (rows: DropRow[] | undefined) => void;
+      const promise = new Promise<DropRow[] | undefined>((r) => (resolve = r));
+      baselineDone.set(client, { promise, resolve });
     }
+    // A lane that throws (an interrupt) stops the others taking cells; the teardown waits for every lane to end.
+    let halted = false;
+    const ran = await Promise.allSettled(
+      lanes.map(async (lane) => {
+        const cluster = clusters.get(lane)!;
+        for (let rc = queue.shift(); rc && !halted; rc = queue.shift()) {
+          const own = baselineCell.get(rc.client) === rc;
+          const dropBaseline = own ? undefined : await baselineDone.get(rc.client)?.promise;
+          const label = `[${rc.index}/${cells.length}] ${rc.label}${side ? ` on ${lane.label}` : ''}`;
+          progress.step(`${label}: measuring`);
+          let cell: Cell | undefined;
+          try {
+            cell = await runCell(cluster, provider.capabilities, rc, { log: (m) => progress.info(side ? `[${rc.index}/${cells.length}] ${m}` : m), logsDir, dryRun: opts.dryRun, dropBaseline });
+          } catch (e) {
+            halted = true;
+            throw e;
+          } finally {
+            if (own) baselineDone.get(rc.client)!.resolve(cell?.drops?.available ? cell.drops.rows : undefined);
+          }
+          results.set(rc, side ? { ...cell, cluster: lane.id } : cell);
+          const mark = cell.verdict === 'pass' ? 'pass' : cell.verdict.toUpperCase();
+          progress.done(`${label}: ${mark} — ${cell.reason}`, Math.round(cell.durationS * 1000));
+        }
+      }),
+    );
+    const failedLane = ran.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failedLane) throw failedLane.reason;
+    const measured = cells.map((rc) => results.get(rc)!);
+    const cluster = clusters.get(lanes[0]!)!;
     const matrix: Matrix = {
       schemaVersion: SCHEMA_VERSION,
       suite: suite.name,
@@ -286,26 +365,41 @@ export async function runSuite(opts: RunOptions): Promise<{ matrix: Matrix; dir:
       durationS: round1((Date.now() - startedAt.getTime()) / 1000),
       kernel: (cluster.kernel ?? { release: release() }).release,
       kernelUnderTest: cluster.kernel ?? { release: release(), version: version(), source: 'host' },
-      host: { hostname: hostname(), kernel: release(), cpus: String(cpus().length), memGiB: String(Math.round(totalmem() / 2 ** 30)), node: process.version, ...(await cluster.describe()) },
+      host: {
+        hostname: hostname(),
+        kernel: release(),
+        cpus: String(cpus().length),
+        memGiB: String(Math.round(totalmem() / 2 ** 30)),
+        node: process.version,
+        ...(await cluster.describe()),
+        ...(side ? { clusters: `${lanes.length} side by side (${lanes.map((l) => l.id).join(', ')}), cells shared out in turn` } : {}),
+      },
       cells: measured,
       quick: opts.quick,
       description: suite.description,
       failed: measured.filter((c) => c.failsRun).length,
     };
     if (opts.keep) {
-      await mkdir(join(logsDir, 'kept'), { recursive: true });
-      await cluster.collectLogs(join(logsDir, 'kept')).catch(() => undefined);
+      for (const lane of lanes) {
+        const dest = join(logsDir, side ? `kept-${lane.n}` : 'kept');
+        await mkdir(dest, { recursive: true });
+        await clusters.get(lane)!.collectLogs(dest).catch(() => undefined);
+      }
     }
     if (!opts.dryRun) await writeReports(matrix, dir, opts.reporters);
     return { matrix, dir };
   } finally {
     if (opts.keep) {
       // Also after a failed bring-up: what the provider kept of it stays for a person to look at.
-      progress.warn(`--keep: ${cluster ? 'cluster' : 'what bring-up left of cluster'} ${runId} left in place${cluster ? `; enter a node with \`${cluster.enterHint}\`` : ''}; remove it with \`vxchaos down ${runId}\``);
+      for (const lane of lanes) {
+        const cluster = clusters.get(lane);
+        progress.warn(`--keep: ${cluster ? 'cluster' : 'what bring-up left of cluster'} ${lane.id} left in place${cluster ? `; enter a node with \`${cluster.enterHint}\`` : ''}`);
+      }
+      progress.warn(`remove it with \`vxchaos down ${runId}\``);
     } else {
       const t0 = Date.now();
       await teardown();
-      progress.done('cluster down', Date.now() - t0);
+      progress.done(side ? `clusters down (${lanes.length})` : 'cluster down', Date.now() - t0);
     }
     removeFinalizer();
   }

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { expectRunGone, runQuick } from './helpers.ts';
@@ -47,6 +48,11 @@ describe.skipIf(!isRoot())('flannel-arp end to end on real namespaces (needs roo
       expect(written.cells[0]).toHaveProperty(key);
     }
     for (const f of ['matrix.md', 'junit.xml', 'index.html']) expect(existsSync(join(dir, f)), f).toBe(true);
+    // Measured on two clusters side by side (netns, two CPUs or more): each cell says which.
+    if (cpus().length >= 2) {
+      expect(new Set(written.cells.map((c) => c.cluster))).toEqual(new Set([`${runId}.1`, `${runId}.2`]));
+      expect(written.host.clusters).toMatch(/^2 side by side/);
+    }
 
     // Nothing of the run is left.
     await expectRunGone(runId);

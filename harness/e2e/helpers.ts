@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
@@ -38,8 +38,11 @@ export async function netnsList(): Promise<string> {
   return (await shell(['ip', 'netns', 'list'])).stdout;
 }
 
-/** Nothing of the run is left: no namespace, no state directory. */
+/** Nothing of the run is left, of none of its clusters side by side (`<run>.<n>`): no namespace, no state directory. */
 export async function expectRunGone(runId: string): Promise<void> {
-  expect(await netnsList()).not.toContain(`vxc-${runId}-`);
+  const list = await netnsList();
+  expect(list).not.toContain(`vxc-${runId}-`);
+  expect(list).not.toContain(`vxc-${runId}.`);
   expect(existsSync(join(STATE_DIR, runId))).toBe(false);
+  expect(existsSync(STATE_DIR) ? readdirSync(STATE_DIR).filter((d) => d.startsWith(`${runId}.`)) : []).toEqual([]);
 }

@@ -142,6 +142,12 @@ export interface Capabilities {
    * latency bounds (a clean cell's p99) mean nothing and are not judged; failures and timeouts still are.
    */
   timing?: 'native' | 'emulated';
+  /**
+   * How many clusters of this provider one run may hold at once: the runner then builds that many alike and
+   * shares the cells out among them, measured side by side (each cell records its cluster). Absent or 1: one
+   * cluster, every cell in turn. Namespaces are cheap; a kind cluster or a VM is not.
+   */
+  clustersAtOnce?: number;
   /** Kernel facilities the nodes' kernel has: each cell that needs one says so (drop reasons need 5.17). */
   kernel?: Partial<Record<KernelFeature, boolean>>;
 }

@@ -79,6 +79,8 @@ export interface Cell {
   cause?: CauseCheck;
   /** A clean cell whose fault's cause still dropped packets: how many (flagged, verdict unchanged). */
   causeStillDropping?: number;
+  /** The run id of the cluster the cell ran on, when the run measured on several side by side (`vxchaos down <runId>` removes them all). */
+  cluster?: string;
 }
 
 export interface Matrix {

@@ -196,7 +196,7 @@ describe('images and leftovers', () => {
 });
 
 describe('capabilities', () => {
-  it('real components, KUBE-POSTROUTING not the harness\'s, every forward policy, private node files, upstream names served', () => {
+  it('real components, KUBE-POSTROUTING not the harness\'s, every forward policy, private node files, upstream names served, one cluster a run', () => {
     expect(new KindProvider().capabilities).toBe(KIND_CAPABILITIES);
     expect(KIND_CAPABILITIES).toEqual({
       symptomsGuaranteed: false,
@@ -204,6 +204,7 @@ describe('capabilities', () => {
       forwardPolicies: ['sequential', 'random', 'health-checked'],
       privateNodeFiles: true,
       servesUpstreamNames: true,
+      clustersAtOnce: 1,
     });
   });
 });

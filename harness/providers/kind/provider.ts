@@ -58,6 +58,8 @@ export const KIND_CAPABILITIES: Capabilities = {
   privateNodeFiles: true,
   // dnsmasq in the upstream DNS pod serves dns.upstream; CoreDNS forwards to it (cluster-dns.ts).
   servesUpstreamNames: true,
+  // A kind cluster is minutes and gigabytes to build: one per run.
+  clustersAtOnce: 1,
 };
 
 export const KIND_CLUSTER_PREFIX = 'vxchaos-';

@@ -20,7 +20,8 @@ export class GuestNetnsProvider implements Provider {
 
   get capabilities(): Capabilities {
     if (!this.inner) throw new Error('GuestNetnsProvider: capabilities are known once the guest has booted (preflight)');
-    return { ...this.inner.capabilities, timing: this.guest?.accel === 'tcg' ? 'emulated' : 'native' };
+    // One guest, one cluster: its few vCPUs would be shared by two, under emulation slower still.
+    return { ...this.inner.capabilities, timing: this.guest?.accel === 'tcg' ? 'emulated' : 'native', ...(this.guest ? { clustersAtOnce: 1 } : {}) };
   }
 
   get kernel(): KernelUnderTest | undefined {

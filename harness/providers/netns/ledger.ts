@@ -149,14 +149,19 @@ async function teardownEntries(entries: readonly Resource[], host: Host): Promis
   return problems;
 }
 
-/** The host's vxc-* namespaces, by name. */
+/** Whether a cluster's run id belongs to a run: the run's own, or one of its side-by-side lanes (`<run>.<client>`). */
+export function ofRun(clusterRunId: string, runId: string): boolean {
+  return clusterRunId === runId || clusterRunId.startsWith(`${runId}.`);
+}
+
+/** The host's vxc-* namespaces, by name: all, or a run's (its lanes' too). */
 export async function runNamespaces(host: Host, runId?: string): Promise<string[]> {
   const list = await host.run(['ip', 'netns', 'list'], { nothrow: true, timeoutMs: 5000 });
-  const prefix = runId ? `${NETNS_PREFIX}${runId}-` : NETNS_PREFIX;
+  const prefixes = runId ? [`${NETNS_PREFIX}${runId}-`, `${NETNS_PREFIX}${runId}.`] : [NETNS_PREFIX];
   return list.stdout
     .split('\n')
     .map((l) => l.split(' ')[0] ?? '')
-    .filter((n) => n.startsWith(prefix));
+    .filter((n) => prefixes.some((p) => n.startsWith(p)));
 }
 
 /**
@@ -204,10 +209,11 @@ export async function leftovers(host: Host): Promise<RunLeftovers[]> {
 export async function downAll(host: Host = new LocalHost(), onlyRun?: string): Promise<{ runs: string[]; namespaces: string[]; problems: string[] }> {
   const h = cleanupHostOf(host);
   const existing = await Ledger.runs(h);
-  // A named run is torn down even without a state dir (a crash before the first write); runs lists what existed.
-  const runs = onlyRun ? existing.filter((r) => r === onlyRun) : existing;
+  // A named run is torn down even without a state dir (a crash before the first write), with its lanes' clusters;
+  // runs lists what existed.
+  const runs = onlyRun ? existing.filter((r) => ofRun(r, onlyRun)) : existing;
   const problems: string[] = [];
-  for (const run of onlyRun ? [onlyRun] : runs) problems.push(...(await teardownEntries(await Ledger.load(h, run), h)));
+  for (const run of onlyRun ? [...new Set([onlyRun, ...runs])] : runs) problems.push(...(await teardownEntries(await Ledger.load(h, run), h)));
   const stray = await runNamespaces(h, onlyRun);
   problems.push(...(await teardownEntries(stray.map((name) => ({ kind: 'netns', name })), h)));
   return { runs, namespaces: stray, problems };

@@ -84,3 +84,29 @@ describe.skipIf(!isRoot())('netns provider on real namespaces (needs root)', () 
     expect(ps).not.toContain(`/run/vxchaos/${runId}/`);
   });
 });
+
+describe.skipIf(!isRoot())('a run\'s clusters side by side (needs root)', () => {
+  const runId = newRunId();
+  afterAll(async () => {
+    await downAll(undefined, runId);
+  });
+
+  it('live apart, each under <run>.<n>, and `down <run>` removes them all, processes included', async () => {
+    const [a, b] = await Promise.all([upThreeNode(`${runId}.1`, ['musl']), upThreeNode(`${runId}.2`, ['musl'])]);
+    // Two clusters with the same addresses in their own namespaces: each resolves through its own DNS.
+    for (const c of [a!, b!]) {
+      const r = await c.clients.musl!.exec(['dig', '+short', '@10.96.0.10', 'web.default.svc.cluster.local']);
+      expect(r.stdout.trim()).toMatch(/^10\.96\./);
+    }
+    const list = await netnsList();
+    expect(list).toContain(`vxc-${runId}.1-node-1`);
+    expect(list).toContain(`vxc-${runId}.2-node-1`);
+    const r = await downAll(undefined, runId);
+    expect(r.problems).toEqual([]);
+    expect(r.runs.sort()).toEqual([`${runId}.1`, `${runId}.2`]);
+    expect(await netnsList()).not.toContain(`vxc-${runId}`);
+    for (const lane of ['1', '2']) expect(existsSync(`${STATE_DIR}/${runId}.${lane}`)).toBe(false);
+    const ps = (await shell(['ps', '-eo', 'args'])).stdout;
+    expect(ps).not.toContain(`/run/vxchaos/${runId}.`);
+  });
+});

@@ -1,3 +1,4 @@
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import pRetry from 'p-retry';
 import { ROOT } from '../../config/suite.ts';
@@ -188,6 +189,9 @@ export const NETNS_CAPABILITIES: Capabilities = {
   privateNodeFiles: true,
   // dnsmasq in the fabric answers the topology's dns.upstream names.
   servesUpstreamNames: true,
+  // A cluster is a few dozen namespaces and processes: a second one costs under a second and lets the stalls of
+  // one cell overlap another's. One CPU would only make them wait for each other.
+  clustersAtOnce: cpus().length >= 2 ? 2 : 1,
 };
 
 const kernelAtLeast = (release: string, major: number, minor: number): boolean | undefined => {
