@@ -5,7 +5,7 @@ import { loadTopology } from '../../config/topology.ts';
 import { RunError } from '../../errors.ts';
 import type { ExecOptions, ExecResult } from '../../exec/shell.ts';
 import type { ClusterNode, Daemon, SpawnOptions } from '../provider.ts';
-import { iptablesArgv, NetnsNodeLocalDns, NODELOCAL_IP, nodeLocalRules, nodeLocalUnboundConf } from './nodelocaldns.ts';
+import { iptablesArgv, iptablesRestoreInput, NetnsNodeLocalDns, NODELOCAL_IP, nodeLocalRules, nodeLocalUnboundConf, tablesWithRules } from './nodelocaldns.ts';
 
 describe('nodelocaldns on netns nodes', () => {
   it('programs node-cache\'s NOTRACK rules for the link-local address, both protocols', () => {
@@ -35,15 +35,18 @@ class FakeNode implements ClusterNode {
   readonly ip = '192.0.2.1';
   readonly podSubnet = '10.244.9.0/24';
   readonly log: string[] = [];
+  /** What each command got on stdin, by its log line's index. */
+  readonly inputs = new Map<number, string>();
   readonly files = new Map<string, string>();
   running = 0;
   constructor(
     readonly name: string,
-    private readonly fail?: (argv: readonly string[]) => boolean,
+    private readonly fail?: (argv: readonly string[], input?: string) => boolean,
   ) {}
   async exec(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult> {
     this.log.push(argv.join(' '));
-    if (this.fail?.(argv)) {
+    if (opts?.input !== undefined) this.inputs.set(this.log.length - 1, opts.input);
+    if (this.fail?.(argv, opts?.input)) {
       if (opts?.nothrow) return { stdout: '', stderr: 'boom', exitCode: 1 };
       throw new RunError(argv, 1, '', 'boom');
     }
@@ -70,8 +73,10 @@ describe('NetnsNodeLocalDns (the nodeLocalDns control of the netns provider)', (
     expect(await control.enable()).toEqual({ address: NODELOCAL_IP });
     expect(await control.enable()).toEqual({ address: NODELOCAL_IP });
     for (const n of nodes) {
-      expect(n.log.slice(0, 3)).toEqual(['ip link add nodelocaldns type bridge', `ip addr add ${NODELOCAL_IP}/32 dev nodelocaldns`, 'ip link set nodelocaldns up']);
-      expect(n.log.filter((l) => l.startsWith('iptables -w 5 -t raw -I'))).toHaveLength(6);
+      // One process for the link, one for all ten rules (as many -I as the single calls, in their order).
+      expect(n.log.slice(0, 4)).toEqual(['ip -batch -', 'nft list tables', 'iptables-restore --noflush', 'nft list tables']);
+      expect(n.inputs.get(0)).toBe(`link add nodelocaldns type bridge\naddr add ${NODELOCAL_IP}/32 dev nodelocaldns\nlink set nodelocaldns up\n`);
+      expect(n.inputs.get(2)).toBe(iptablesRestoreInput('-I', nodeLocalRules()));
       expect(n.files.get('/etc/unbound/nodelocaldns.conf')).toBe(nodeLocalUnboundConf(topology.dns.clusterIP));
       expect(n.log).toContain('spawn nodelocaldns: unbound -d -p -c /etc/unbound/nodelocaldns.conf');
       expect(n.log.filter((l) => l.startsWith('dig '))).toEqual([`dig +time=1 +tries=1 +short @${NODELOCAL_IP} kube-dns.kube-system.svc.cluster.local`]);
@@ -81,26 +86,37 @@ describe('NetnsNodeLocalDns (the nodeLocalDns control of the netns provider)', (
     await control.disable();
     nodes.forEach((n, i) => {
       const undo = n.log.slice(mark[i]);
-      expect(undo[0]).toBe('stop nodelocaldns');
-      expect(undo.slice(1, 11)).toEqual(nodeLocalRules().reverse().map((r) => iptablesArgv('-D', r).join(' ')));
-      expect(undo.slice(11)).toEqual(['ip link del nodelocaldns', 'rm -f /etc/unbound/nodelocaldns.conf']);
+      expect(undo).toEqual(['stop nodelocaldns', 'iptables-restore --noflush', 'ip link del nodelocaldns', 'rm -f /etc/unbound/nodelocaldns.conf']);
+      expect(n.inputs.get(mark[i]! + 1)).toBe(iptablesRestoreInput('-D', nodeLocalRules().reverse()));
       expect(n.running).toBe(0);
     });
     await control.disable();
-    expect(nodes.map((n) => n.log.length)).toEqual(nodes.map((n, i) => mark[i]! + 13));
+    expect(nodes.map((n) => n.log.length)).toEqual(nodes.map((n, i) => mark[i]! + 4));
+  });
+
+  it('batches as the single calls would: -I in order per table, the comment quoted', () => {
+    const text = iptablesRestoreInput('-I', nodeLocalRules());
+    const lines = text.trim().split('\n');
+    expect(lines[0]).toBe('*raw');
+    expect(lines.filter((l) => l === 'COMMIT')).toHaveLength(2);
+    const raw = lines.slice(1, lines.indexOf('COMMIT'));
+    expect(raw).toEqual(nodeLocalRules().filter((r) => r.table === 'raw').map((r) => iptablesArgv('-I', r).slice(5).map((a) => (a.includes(' ') ? `"${a}"` : a)).join(' ')));
+    expect(tablesWithRules('*raw\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n*filter\n-A INPUT -j ACCEPT\nCOMMIT\n')).toEqual(new Set(['filter']));
   });
 
   it('a failed start on one node leaves nothing behind on any node', async () => {
-    const nodes = [new FakeNode('node-1'), new FakeNode('node-2', (argv) => argv.includes('raw') && argv.includes('OUTPUT') && argv.includes('-I')), new FakeNode('node-3')];
+    // node-2's restore fails half-way (the raw table committed, filter not): the -D batch then fails too.
+    const nodes = [new FakeNode('node-1'), new FakeNode('node-2', (argv) => argv[0] === 'iptables-restore'), new FakeNode('node-3')];
     const control = new NetnsNodeLocalDns(topology, nodes);
-    await expect(control.enable()).rejects.toThrow(/iptables -w 5 -t raw -I OUTPUT/);
+    await expect(control.enable()).rejects.toThrow(/iptables-restore --noflush/);
     for (const n of nodes) {
       expect(n.running).toBe(0);
       expect(n.log.at(-1)).toBe('rm -f /etc/unbound/nodelocaldns.conf');
       expect(n.log.at(-2)).toBe('ip link del nodelocaldns');
     }
-    // node-2 got two rules in before the failing one: those two, and the one that failed, are deleted.
-    expect(nodes[1]!.log.filter((l) => l.includes(' -D '))).toHaveLength(3);
+    // node-2's rules are deleted one by one, each whether or not it got in.
+    expect(nodes[1]!.log.filter((l) => l.includes(' -D '))).toEqual(nodeLocalRules().reverse().map((r) => iptablesArgv('-D', r).join(' ')));
+    expect(nodes[0]!.log.filter((l) => l.includes(' -D '))).toEqual([]);
     await control.disable(); // nothing left to do
   });
 });

@@ -41,6 +41,16 @@ export function iptablesArgv(op: '-I' | '-D', r: IptablesRule): string[] {
 }
 
 /**
+ * The same inserts or deletes as one `iptables-restore --noflush` input, in the same order: one process per
+ * node instead of one per rule (each `-I` still prepends, so the result is what the single calls give).
+ */
+export function iptablesRestoreInput(op: '-I' | '-D', rules: readonly IptablesRule[]): string {
+  const quote = (a: string) => (/[\s"]/.test(a) ? `"${a.replace(/"/g, '\\"')}"` : a);
+  const tables = [...new Set(rules.map((r) => r.table))];
+  return tables.map((t) => [`*${t}`, ...rules.filter((r) => r.table === t).map((r) => [op, r.chain, ...r.spec].map(quote).join(' ')), 'COMMIT'].join('\n')).join('\n') + '\n';
+}
+
+/**
  * A caching forwarder with node-local-dns's Corefile semantics: listens on the link-local address only,
  * caches (success 30 s, denial 5 s), and forwards everything to the cluster DNS ClusterIP over TCP
  * (`force_tcp`): one connection carries many queries, so no UDP pair races in conntrack.
@@ -76,15 +86,32 @@ interface NodeCache {
 const nftTables = async (node: ClusterNode) => (await node.exec(['nft', 'list', 'tables'], { nothrow: true })).stdout.split('\n').filter(Boolean);
 
 /** Undoes exactly what startNodeCache got to, in reverse order; safe on a half-started cache. */
+/** Tables of `iptables-save` output that hold at least one rule. */
+export function tablesWithRules(save: string): Set<string> {
+  const out = new Set<string>();
+  let table = '';
+  for (const l of save.split('\n')) {
+    if (l.startsWith('*')) table = l.slice(1).trim();
+    else if (l.startsWith('-A ')) out.add(table);
+  }
+  return out;
+}
+
 async function stopNodeCache(c: NodeCache): Promise<void> {
   await c.daemon?.stop();
   c.daemon = undefined;
-  for (const r of c.rules.splice(0).reverse()) await c.node.exec(iptablesArgv('-D', r), { nothrow: true });
+  const rules = c.rules.splice(0).reverse();
+  if (rules.length) {
+    const all = await c.node.exec(['iptables-restore', '--noflush'], { input: iptablesRestoreInput('-D', rules), nothrow: true });
+    // One of them gone already (a half-done start, someone else's hand): each of the others on its own.
+    if (all.exitCode !== 0) for (const r of rules) await c.node.exec(iptablesArgv('-D', r), { nothrow: true });
+  }
   // Undo restores what was found: a table the cache's rules created goes too, unless someone else's rules are in it.
-  for (const t of c.tablesMade.splice(0)) {
-    const name = t.split(' ').pop()!;
-    const rules = await c.node.exec(['iptables', '-w', '5', '-t', name, '-S'], { nothrow: true });
-    if (!rules.stdout.split('\n').some((l) => l.startsWith('-A '))) await c.node.exec(['nft', 'delete', 'table', 'ip', name], { nothrow: true });
+  const made = c.tablesMade.splice(0).map((t) => t.split(' ').pop()!);
+  if (made.length) {
+    const inUse = tablesWithRules((await c.node.exec(['iptables-save'], { nothrow: true })).stdout);
+    const empty = made.filter((t) => !inUse.has(t));
+    if (empty.length) await c.node.exec(['nft', '-f', '-'], { input: empty.map((t) => `delete table ip ${t}\n`).join(''), nothrow: true });
   }
   if (c.link) await c.node.exec(['ip', 'link', 'del', NODELOCAL_LINK], { nothrow: true });
   c.link = false;
@@ -95,14 +122,12 @@ async function stopNodeCache(c: NodeCache): Promise<void> {
 async function startNodeCache(clusterIP: string, c: NodeCache): Promise<void> {
   const { node } = c;
   c.link = true;
-  await node.exec(['ip', 'link', 'add', NODELOCAL_LINK, 'type', 'bridge']);
-  await node.exec(['ip', 'addr', 'add', `${NODELOCAL_IP}/32`, 'dev', NODELOCAL_LINK]);
-  await node.exec(['ip', 'link', 'set', NODELOCAL_LINK, 'up']);
+  await node.exec(['ip', '-batch', '-'], { input: `link add ${NODELOCAL_LINK} type bridge\naddr add ${NODELOCAL_IP}/32 dev ${NODELOCAL_LINK}\nlink set ${NODELOCAL_LINK} up\n` });
   const tablesBefore = await nftTables(node);
-  for (const r of nodeLocalRules()) {
-    c.rules.push(r);
-    await node.exec(iptablesArgv('-I', r));
-  }
+  // Registered before they are applied: a restore that fails half-way is undone rule by rule.
+  const rules = nodeLocalRules();
+  c.rules.push(...rules);
+  await node.exec(['iptables-restore', '--noflush'], { input: iptablesRestoreInput('-I', rules) });
   c.tablesMade = (await nftTables(node)).filter((t) => /^table ip (raw|filter)$/.test(t) && !tablesBefore.includes(t));
   await node.writeFile(CONF, nodeLocalUnboundConf(clusterIP));
   // node.spawn records the pid in the run's ledger: a crashed run's caches go with `vxchaos down`.
