@@ -3,11 +3,12 @@ import type { AccuracyRun, BenchResult, LifecycleResult, TargetCheck } from './m
 /** The section that builds the cluster accuracy and headroom share. */
 export const CLUSTER_SECTION = 'cluster for accuracy and headroom';
 
-/** Goals of issue 7. Reported against, never asserted in tests. */
+/** Goals of issues 7 and 14. Reported against, never asserted in tests. */
 export const GOALS = {
-  up3Ms: 3000,
+  /** Issue 14: bring-up in batches (issue 7 asked for 3 s and 30 s). */
+  up3Ms: 1000,
   down3Ms: 1000,
-  up50Ms: 30_000,
+  up50Ms: 10_000,
   /** "linear": the line explains the up times, and a node costs no more at 25→50 than 1.5× at 3→25. */
   linearR2: 0.98,
   linearCostRatio: 1.5,

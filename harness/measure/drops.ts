@@ -248,12 +248,23 @@ export function rankByExcess(cellRows: readonly DropRow[], baselineRows: readonl
   return ranked.sort((a, b) => tier(a) - tier(b) || b.excess - a.excess || b.count - a.count);
 }
 
+type RunHost = { run(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult> };
+
 /** The inode of a named network namespace, for watch(). */
-export async function netnsInode(host: { run(argv: readonly string[], opts?: ExecOptions): Promise<ExecResult> }, netns: string): Promise<number> {
-  const r = await host.run(['stat', '-L', '-c', '%i', `/run/netns/${netns}`], { timeoutMs: 5_000 });
-  const ino = Number(r.stdout.trim());
-  if (!Number.isSafeInteger(ino) || ino <= 0) throw new DropTracerError(`no inode for netns ${netns}: ${r.stdout.trim()}`);
-  return ino;
+export async function netnsInode(host: RunHost, netns: string): Promise<number> {
+  return (await netnsInodes(host, [netns]))[0]!;
+}
+
+/** The inodes of named network namespaces, in their order: one `stat` for all of them. */
+export async function netnsInodes(host: RunHost, names: readonly string[]): Promise<number[]> {
+  if (names.length === 0) return [];
+  const r = await host.run(['stat', '-L', '-c', '%i', ...names.map((n) => `/run/netns/${n}`)], { timeoutMs: 5_000 });
+  const lines = r.stdout.trim().split('\n');
+  return names.map((netns, i) => {
+    const ino = Number(lines[i]?.trim());
+    if (!Number.isSafeInteger(ino) || ino <= 0) throw new DropTracerError(`no inode for netns ${netns}: ${lines[i]?.trim() ?? 'no line'}`);
+    return ino;
+  });
 }
 
 /**
@@ -332,15 +343,28 @@ export class DropTracer {
 
   /** Counts drops of this namespace from now on; resolves once the tracer applied it. */
   async watch(inode: number, name: string): Promise<void> {
-    this.names.set(inode, name);
+    await this.watchAll([[inode, name]]);
+  }
+
+  /** Counts drops of these namespaces from now on, with one round trip to the tracer for all of them. */
+  async watchAll(entries: readonly (readonly [inode: number, name: string])[]): Promise<void> {
+    if (entries.length === 0) return;
+    for (const [inode, name] of entries) this.names.set(inode, name);
     await this.syncWatches();
-    if (!this.lastStats?.watched.includes(inode)) throw new DropTracerError(`vxdrops did not take netns ${inode} (${name}) into its watch list`);
+    const missing = entries.find(([inode]) => !this.lastStats?.watched.includes(inode));
+    if (missing) throw new DropTracerError(`vxdrops did not take netns ${missing[0]} (${missing[1]}) into its watch list`);
   }
 
   /** Stops counting a namespace (call before deleting it: a new namespace may get its inode). Its past counts stay. */
   async unwatch(inode: number): Promise<void> {
-    if (!this.names.has(inode)) return;
-    this.names.delete(inode);
+    await this.unwatchAll([inode]);
+  }
+
+  /** Stops counting these namespaces, with one round trip for all of them. */
+  async unwatchAll(inodes: readonly number[]): Promise<void> {
+    const known = inodes.filter((i) => this.names.has(i));
+    if (known.length === 0) return;
+    for (const i of known) this.names.delete(i);
     await this.syncWatches();
   }
 

@@ -5,7 +5,7 @@ import { ROOT } from '../../config/suite.ts';
 import type { Topology } from '../../config/topology.ts';
 import { VxError } from '../../errors.ts';
 import { DROPTRACER_BIN, requireRoot, requireTools } from '../../doctor.ts';
-import { DropTracer, DropsUnavailableError, netnsInode, type DropSnapshot } from '../../measure/drops.ts';
+import { DropTracer, DropsUnavailableError, netnsInodes, type DropSnapshot } from '../../measure/drops.ts';
 import type { Capabilities, Cluster, ClusterDrops, KernelFeature, Libc, ProbeTarget, Provider, RunRef, UpOptions } from '../provider.ts';
 import { addPod } from './cni.ts';
 import { clusterRecords, dnsmasqArgv, NetnsClusterDns } from './dns.ts';
@@ -80,11 +80,10 @@ export class NetnsDrops implements ClusterDrops {
     const t = this.tracer;
     if (!t) return;
     try {
-      for (const x of targets) {
-        const ino = await netnsInode(this.ctx.host, x.netns);
-        await t.watch(ino, x.name);
-        this.watched.set(x.netns, ino);
-      }
+      // One stat and one round trip to the tracer for all of them, whatever their number.
+      const inodes = await netnsInodes(this.ctx.host, targets.map((x) => x.netns));
+      await t.watchAll(targets.map((x, i) => [inodes[i]!, x.name] as const));
+      targets.forEach((x, i) => this.watched.set(x.netns, inodes[i]!));
     } catch (e) {
       // A tracer that cannot watch would report nothing as if nothing died: say it is unavailable instead.
       this.failure = `watching the run's namespaces failed: ${(e as Error).message.split('\n')[0]}`;
@@ -108,7 +107,7 @@ export class NetnsDrops implements ClusterDrops {
     if (!t) return;
     this.tracer = undefined;
     this.failure = 'the run is down';
-    for (const ino of this.watched.values()) await t.unwatch(ino).catch(() => undefined);
+    await t.unwatchAll([...this.watched.values()]).catch(() => undefined);
     this.watched.clear();
     await t.stop();
   }
