@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { untilQuiet } from './bench.ts';
 import { loadTopology } from '../config/topology.ts';
 import { ConfigError, VxError } from '../errors.ts';
 import { stallDrops, stallRuleset, withNameserver } from './capture.ts';
@@ -403,5 +404,18 @@ describe('kernels in a qemu guest (issue 12)', () => {
     expect(md).not.toContain('3-node cluster up |');
     expect(md).not.toContain('probe error at p50');
     expect(md).toContain('| whole bench (this run) | < 10 min | 312.4 s (only kernels) |');
+  });
+});
+
+describe('untilQuiet: a build or measurement starts on a quiet machine', () => {
+  it('stops at the first half-second look that is quiet enough, and waits no longer than asked', async () => {
+    // Any share is under 101 %: the first look ends it.
+    const quiet = await untilQuiet(5_000, 1.01);
+    expect(quiet).toBeGreaterThanOrEqual(450);
+    expect(quiet).toBeLessThan(2_000);
+    // No share is under −1: it waits to the end, and not much beyond.
+    const never = await untilQuiet(1_200, -1);
+    expect(never).toBeGreaterThanOrEqual(1_200);
+    expect(never).toBeLessThan(3_000);
   });
 });

@@ -61,8 +61,32 @@ export interface BenchOptions {
   log: (s: string) => void;
 }
 
-/** Pause between lifecycle builds, for the kernel's asynchronous cleanup of the previous run's namespaces. */
-export const KERNEL_SETTLE_MS = 2000;
+/** The CPU time counters of /proc/stat's first line: [busy, total] jiffies. */
+function cpuJiffies(): [number, number] {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0); // idle + iowait
+  const total = f.reduce((a, b) => a + b, 0);
+  return [total - idle, total];
+}
+
+/**
+ * Waits until the machine is quiet (under 15 % of its CPU busy over half a second), at most maxMs. The kernel
+ * frees a deleted namespace's devices and tables after `ip netns del` returns; a build or measurement started
+ * meanwhile pays for that work (seen: +0.65 s on the 50-node fabric after the 25-node teardown, and the probes'
+ * headroom a fifth lower right after the 50-node one). Returns how long it waited.
+ */
+export async function untilQuiet(maxMs = 15_000, busyShare = 0.15): Promise<number> {
+  const t0 = performance.now();
+  let [busy, total] = cpuJiffies();
+  while (performance.now() - t0 < maxMs) {
+    await sleep(500);
+    const [b, t] = cpuJiffies();
+    const share = t > total ? (b - busy) / (t - total) : 0;
+    [busy, total] = [b, t];
+    if (share < busyShare) break;
+  }
+  return Math.round(performance.now() - t0);
+}
 
 /** Lifecycle sizes and how often each is built (the small ones are cheap; their median is the figure). */
 export const LIFECYCLE_SIZES: readonly { nodes: number; reps: number }[] = [
@@ -206,9 +230,8 @@ export async function benchLifecycle(provider: NetnsProvider, benchId: string, l
     const topo = nodeTopology(nodes);
     for (let rep = 1; rep <= reps; rep++) {
       const runId = `${benchId}-n${nodes}r${rep}`;
-      // The kernel frees a deleted namespace's devices and tables after `ip netns del` returns; the next build
-      // would wait on that work (seen: +0.65 s on the 50-node fabric after the 25-node teardown). Let it finish.
-      if (runs.length) await sleep(KERNEL_SETTLE_MS);
+      // The previous build's teardown goes on in the kernel: measure on a quiet machine.
+      if (runs.length) await untilQuiet();
       // A size that fails is reported with its error; the sizes measured before it still count.
       const failed = await withCluster(runId, async () => {
         const memBefore = memAvailableMiB();
@@ -581,6 +604,7 @@ export async function runBench(opts: BenchOptions): Promise<{ dir: string; markd
     log(`bench ${benchId}: ${result.machine.cpus} CPUs, ${result.machine.memGiB} GiB, kernel ${result.machine.kernel}${quick ? ' (quick)' : ''} → ${dir}`);
     await only('lifecycle', () => section('lifecycle', async () => {
       result.lifecycle = await benchLifecycle(provider, benchId, log);
+      await untilQuiet();
     }));
     const runId = `${benchId}-acc`;
     await only('cluster', () => section(CLUSTER_SECTION, () =>
