@@ -307,28 +307,30 @@ export class NetnsProvider implements Provider {
       });
       await step('flanneld (flannel.1, VtepMAC leases, peers)', () => cluster.flannel.startAll());
       await step('pods via CNI bridge + host-local', () => addPods(cluster, opts.clients));
-      await cluster.drops?.watch([...cluster.dnsPods, ...cluster.serverPods, ...Object.values(cluster.clients)]);
-      await step('kube-proxy (iptables)', async () => {
-        const services = serviceEndpoints(topo, cluster);
-        await allSettled(cluster.nodes.map((n) => n.exec(['iptables-restore', '-w', '5'], { input: natTable(topo, n.podSubnet, services) })));
-      });
-      if (cluster.serverPods.length) {
-        await step(`service endpoints (${cluster.serverPods.length})`, async () => {
-          await allSettled(
-            cluster.serverPods.map((pod) => {
-              const svc = topo.services.find((s) => pod.name.startsWith(`${s.name}-`))!;
-              return pod.spawn([PROBE_BINARIES.glibc, '-L', String(svc.targetPort)], { name: 'server' });
-            }),
-          );
-        });
-      }
-      await step('upstream DNS (dnsmasq)', async () => {
-        await fabric.spawn(dnsmasqArgv(topo, topo.underlayGateway), { name: 'dnsmasq' });
-      });
-      await step(`cluster DNS (${cluster.dnsPods.length} unbound replicas)`, async () => {
-        await cluster.clusterDns.start();
-        await waitForDns(cluster);
-      });
+      // What needs only the pods runs at once: kube-proxy's chains, the service endpoints, the upstream DNS and
+      // the cluster DNS replicas; then the cluster DNS is asked through the ClusterIP, which needs them all.
+      await allSettled<unknown>([
+        cluster.drops?.watch([...cluster.dnsPods, ...cluster.serverPods, ...Object.values(cluster.clients)]) ?? Promise.resolve(),
+        step('kube-proxy (iptables)', async () => {
+          const services = serviceEndpoints(topo, cluster);
+          await allSettled(cluster.nodes.map((n) => n.exec(['iptables-restore', '-w', '5'], { input: natTable(topo, n.podSubnet, services) })));
+        }),
+        cluster.serverPods.length
+          ? step(`service endpoints (${cluster.serverPods.length})`, async () => {
+              await allSettled(
+                cluster.serverPods.map((pod) => {
+                  const svc = topo.services.find((s) => pod.name.startsWith(`${s.name}-`))!;
+                  return pod.spawn([PROBE_BINARIES.glibc, '-L', String(svc.targetPort)], { name: 'server' });
+                }),
+              );
+            })
+          : Promise.resolve(),
+        step('upstream DNS (dnsmasq)', async () => {
+          await fabric.spawn(dnsmasqArgv(topo, topo.underlayGateway), { name: 'dnsmasq' });
+        }),
+        step(`cluster DNS (${cluster.dnsPods.length} unbound replicas)`, () => cluster.clusterDns.start()),
+      ]);
+      await step('cluster DNS answers through the ClusterIP', () => waitForDns(cluster));
       // The cluster answered through flannel.1 and kube-proxy's DNAT: the kernel has VXLAN and conntrack.
       this.kernel = { ...this.kernel, vxlan: true, conntrack: true };
       // The tracer read the tracepoint's signature from the kernel's BTF: a fact, where the release was a guess.
