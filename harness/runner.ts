@@ -136,12 +136,12 @@ async function measure(cluster: Cluster, rc: ResolvedCell, wl: Workload, client:
   const probeArgs = connect
     ? { targets: connect.ips, connectPort: connect.port, threads: wl.threads, durationS: wl.durationS }
     : { targets: wl.targets, threads: wl.threads, durationS: wl.durationS, fresh: wl.fresh };
-  const drops = await startDropSample(cluster);
   const settler = new Settler(rc.expectation, settlerOptionsFor(rc.expectation, wl, rc.stop));
-  const before = await snapshot(cluster.nodes);
+  // The kernel's counters and the tracer's, taken together before and after: a cell waits for the slower only.
+  const [drops, before] = await Promise.all([startDropSample(cluster), snapshot(cluster.nodes)]);
   const out = await measureAdaptive(source, probeArgs, settler);
-  const after = await snapshot(cluster.nodes);
-  return { samples: out.output.samples, settlement: out.settlement, inFlight: out.inFlight, counters: delta(before, after), drops: await drops.end() };
+  const [after, dropped] = await Promise.all([snapshot(cluster.nodes), drops.end()]);
+  return { samples: out.output.samples, settlement: out.settlement, inFlight: out.inFlight, counters: delta(before, after), drops: dropped };
 }
 
 export interface CellRunOptions {
@@ -259,15 +259,26 @@ export function planLanes(runId: string, cells: number, atOnce: number): Lane[] 
 const isBaseline = (rc: ResolvedCell) => rc.fault.name === 'none' && rc.mitigation.name === 'none' && !rc.name;
 
 /**
+ * About how long a cell takes, s, before it runs: what its fault and mitigation declare their apply takes, plus
+ * the cap for a reproducing cell (it waits for whole stalls) or twice the threshold for a clean one (it stops
+ * at its minimum when nothing is affected).
+ */
+export function expectedCellS(rc: ResolvedCell): number {
+  const apply = (rc.fault.applyS ?? 0) + (rc.mitigation.applyS ?? 0);
+  return apply + (rc.expectation.expect === 'reproduces' ? rc.workload.durationS : (2 * rc.workload.thresholdMs) / 1000);
+}
+
+/**
  * The order lanes take cells in: each client's no-fault cell first (its drops rank the client's other cells, which
- * wait for it), then the rest in plan order. Every lane's cluster is built alike and every cell undoes what it did,
- * so any cell may run on any lane.
+ * wait for it), then the longest first (expectedCellS; plan order among equals), so that clusters side by side
+ * end together rather than one waiting out a long last cell alone. Every lane's cluster is built alike and
+ * every cell undoes what it did, so any cell may run on any lane.
  */
 export function cellQueue(cells: readonly ResolvedCell[]): ResolvedCell[] {
   const first = new Map<Libc, ResolvedCell>();
   for (const rc of cells) if (isBaseline(rc) && !first.has(rc.client)) first.set(rc.client, rc);
   const baselines = new Set(first.values());
-  return [...baselines, ...cells.filter((rc) => !baselines.has(rc))];
+  return [...baselines, ...cells.filter((rc) => !baselines.has(rc)).sort((a, b) => expectedCellS(b) - expectedCellS(a))];
 }
 
 export async function runSuite(opts: RunOptions): Promise<{ matrix: Matrix; dir: string }> {

@@ -60,6 +60,11 @@ export interface Change<P> {
   params: z.ZodType<P, Params>;
   /** What this needs from the provider, for these params (and mode, for a fault). */
   requires?(params: P, mode: string): Requirement[];
+  /**
+   * Seconds its apply typically takes, where that is more than a moment (a forwarder that must learn first):
+   * with clusters side by side the runner starts the longest cells first, so the clusters finish together.
+   */
+  applyS?: number;
 }
 
 export interface Fault<P = any> extends Change<P> {
