@@ -389,6 +389,7 @@ export async function runSuite(opts: RunOptions): Promise<{ matrix: Matrix; dir:
       quick: opts.quick,
       description: suite.description,
       failed: measured.filter((c) => c.failsRun).length,
+      ...(side ? { clusters: lanes.length } : {}),
     };
     if (opts.keep) {
       for (const lane of lanes) {

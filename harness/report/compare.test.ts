@@ -173,6 +173,19 @@ describe('compareMatrices', () => {
     ]);
   });
 
+  it('compares p99 only between runs on as many clusters side by side, and says so', () => {
+    const at = (p99Ms: number): Cell => ({ ...base.cells[0]!, p99Ms });
+    // Serial 12 ms → 30 ms beside a second cluster (as measured on conntrack-race): not a regression of the cell.
+    const r = compareMatrices(makeMatrix([at(12)]), makeMatrix([at(30)], { clusters: 2 }));
+    expect(r.cells[0]!.change).toBe('unchanged');
+    expect(r.notes).toEqual(['measured on one cluster → 2 clusters side by side: p99 not compared (clusters side by side share the CPUs; run both with or both without --serial)']);
+    // The affected share still is compared: it does not depend on the CPUs' sharing.
+    const failing = { ...at(30), errors: 1500, affected: 1500, errorRate: 0.3, affectedRate: 0.3 };
+    expect(compareMatrices(makeMatrix([at(12)]), makeMatrix([failing], { clusters: 2 })).cells[0]!.change).toBe('regressed');
+    // Both side by side: p99 is compared again.
+    expect(compareMatrices(makeMatrix([at(12)], { clusters: 2 }), makeMatrix([at(30)], { clusters: 2 })).cells[0]!.change).toBe('regressed');
+  });
+
   it('notes run-level differences such as the kernel', () => {
     const r = compareMatrices(base, makeMatrix(base.cells, { kernel: '6.8.0' }));
     expect(r.notes).toEqual(['kernel differs: 6.1.0-test → 6.8.0']);

@@ -205,6 +205,8 @@ export function compareMatrices(baseline: Matrix, current: Matrix, opts: Partial
   const better = significant(tested.map((c) => c.affected!.pBetter));
   const rateWorse = new Set(tested.filter((_, i) => worse[i]));
   const rateBetter = new Set(tested.filter((_, i) => better[i]));
+  // Clusters side by side share the CPUs: a run's latencies depend on how many there were, its share does not.
+  const p99Comparable = (baseline.clusters ?? 1) === (current.clusters ?? 1);
 
   for (const c of matched) {
     const a = c.affected!;
@@ -214,8 +216,8 @@ export function compareMatrices(baseline: Matrix, current: Matrix, opts: Partial
     const rateWords = `affected ${fmtShareWithInterval(a.baseline.rate, a.baseline.interval)} → ${fmtShareWithInterval(a.current.rate, a.current.interval)}`;
     if (rateWorse.has(c)) regress.push(`${rateWords} (p ${pWords(a.pWorse)})`);
     if (rateBetter.has(c)) improve.push(`${rateWords} (p ${pWords(a.pBetter)})`);
-    if (p99Worse(baselineMs, currentMs, o)) regress.push(`p99 ${fmtMs(baselineMs)} → ${fmtMs(currentMs)} ms`);
-    if (p99Worse(currentMs, baselineMs, o)) improve.push(`p99 ${fmtMs(baselineMs)} → ${fmtMs(currentMs)} ms`);
+    if (p99Comparable && p99Worse(baselineMs, currentMs, o)) regress.push(`p99 ${fmtMs(baselineMs)} → ${fmtMs(currentMs)} ms`);
+    if (p99Comparable && p99Worse(currentMs, baselineMs, o)) improve.push(`p99 ${fmtMs(baselineMs)} → ${fmtMs(currentMs)} ms`);
     // A regression anywhere outweighs an improvement elsewhere: the gate must not be talked out of it.
     if (regress.length) c.change = 'regressed';
     else if (improve.length) c.change = 'improved';
@@ -235,6 +237,8 @@ function runNotes(b: Matrix, c: Matrix): string[] {
   diff('provider', b.provider, c.provider);
   diff('kernel', b.kernel, c.kernel);
   if (b.quick !== c.quick) notes.push(`quick mode differs: ${b.quick ? 'quick' : 'full'} → ${c.quick ? 'quick' : 'full'} (sample counts are not alike)`);
+  const layout = (m: Matrix) => ((m.clusters ?? 1) > 1 ? `${m.clusters} clusters side by side` : 'one cluster');
+  if ((b.clusters ?? 1) !== (c.clusters ?? 1)) notes.push(`measured on ${layout(b)} → ${layout(c)}: p99 not compared (clusters side by side share the CPUs; run both with or both without --serial)`);
   return notes;
 }
 

@@ -100,6 +100,11 @@ export interface Matrix {
   description: string;
   /** Cells whose verdict makes the run exit non-zero. */
   failed: number;
+  /**
+   * How many clusters measured the cells side by side, when more than one (absent: one, every cell in turn).
+   * They share the machine's CPUs, so latencies (p99) are comparable only between runs of the same number.
+   */
+  clusters?: number;
 }
 
 /** What a cell must show; a union on `expect`, so a clean cell's tolerance is never read as a range bound. */
