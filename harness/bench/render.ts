@@ -176,7 +176,7 @@ export function renderMarkdown(r: BenchResult): string {
       (l.upSegmentsMsPerNode.length ? ` Up cost per added node: ${l.upSegmentsMsPerNode.map((s) => `${s.from}→${s.to}: ${fmtMs(s.msPerNode)}`).join(', ')}.` : ''));
     const steps = [...new Set(l.sizes.flatMap((s) => Object.keys(s.steps)))];
     if (steps.length) {
-      out.push('', 'Where the up time goes (median ms per step):', '');
+      out.push('', 'Where the up time goes (median ms per step; kube-proxy, the service endpoints, the upstream DNS and the cluster DNS start together once the pods exist, so their times overlap):', '');
       out.push(table(['step', ...l.sizes.map((s) => `${s.nodes} nodes`)], steps.map((st) => [st, ...l.sizes.map((s) => (s.steps[st] !== undefined ? fmtMs(s.steps[st]) : '—'))])));
     }
     for (const s of l.skipped) out.push('', `Skipped ${s.nodes} nodes: ${s.reason}`);
