@@ -84,15 +84,16 @@ describe.skipIf(!isRoot())('CLI: Ctrl-C during measurement removes everything (n
     await Promise.race([measuring, exited]);
     const runId = /run ([0-9a-f]{6})/.exec(log)?.[1];
     expect(runId, log).toBeDefined();
-    expect(namespaces()).toContain(`vxc-${runId}-`);
+    // The run's own cluster, or its clusters side by side (<run>.1, <run>.2).
+    expect(namespaces()).toMatch(new RegExp(`vxc-${runId}[-.]`));
     await new Promise((r) => setTimeout(r, 1500)); // mid-measurement: the probe is running
     child.kill('SIGINT');
     expect(await exited).toBe(130);
     expect(log).toContain('SIGINT: removing everything this run created');
-    expect(namespaces()).not.toContain(`vxc-${runId}-`);
-    expect(existsSync(`/run/vxchaos/${runId}`)).toBe(false);
+    expect(namespaces()).not.toContain(`vxc-${runId}`);
+    for (const dir of [runId, `${runId}.1`, `${runId}.2`]) expect(existsSync(`/run/vxchaos/${dir}`), dir).toBe(false);
     const ps = spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout;
-    expect(ps).not.toContain(`/run/vxchaos/${runId}/`);
+    expect(ps).not.toContain(`/run/vxchaos/${runId}`);
     expect(ps).not.toMatch(/vxprobe-musl -t/);
   });
 });
