@@ -407,7 +407,7 @@ export async function runSuite(opts: RunOptions): Promise<{ matrix: Matrix; dir:
         const cluster = clusters.get(lane);
         progress.warn(`--keep: ${cluster ? 'cluster' : 'what bring-up left of cluster'} ${lane.id} left in place${cluster ? `; enter a node with \`${cluster.enterHint}\`` : ''}`);
       }
-      progress.warn(`remove it with \`vxchaos down ${runId}\``);
+      progress.warn(`remove ${side ? 'them' : 'it'} with \`vxchaos down ${runId}\``);
     } else {
       const t0 = Date.now();
       await teardown();
