@@ -329,34 +329,30 @@ export async function runSuite(opts: RunOptions): Promise<{ matrix: Matrix; dir:
     if (failedUp) throw failedUp.reason;
     const results = new Map<ResolvedCell, Cell>();
     const queue = cellQueue(cells);
-    // Per client, the drops of its no-fault cell: what every run has, so a cell's ranking sinks it. A client's
-    // other cells wait for it (it is taken first, so it is already running).
-    const baselineCell = new Map<Libc, ResolvedCell>(queue.filter(isBaseline).map((rc) => [rc.client, rc] as const));
-    const baselineDone = new Map<Libc, { promise: Promise<DropRow[] | undefined>; resolve: (rows: DropRow[] | undefined) => void }>();
-    for (const client of baselineCell.keys()) {
-      let resolve!: (rows: DropRow[] | undefined) => void;
-      const promise = new Promise<DropRow[] | undefined>((r) => (resolve = r));
-      baselineDone.set(client, { promise, resolve });
-    }
+    // Per client, its no-fault cell as it runs: what every run has, so its drops rank the client's other cells
+    // (which wait for it). It is first in the queue, so it has been taken before any cell that waits for it.
+    const baselines = new Map<Libc, Promise<Cell>>();
+    const baselineRows = (client: Libc) => baselines.get(client)?.then((c) => (c.drops?.available ? c.drops.rows : undefined), () => undefined);
     // A lane that throws (an interrupt) stops the others taking cells; the teardown waits for every lane to end.
     let halted = false;
     const ran = await Promise.allSettled(
       lanes.map(async (lane) => {
         const cluster = clusters.get(lane)!;
         for (let rc = queue.shift(); rc && !halted; rc = queue.shift()) {
-          const own = baselineCell.get(rc.client) === rc;
-          const dropBaseline = own ? undefined : await baselineDone.get(rc.client)?.promise;
+          const cellRc = rc;
+          const own = isBaseline(rc) && !baselines.has(rc.client);
           const label = `[${rc.index}/${cells.length}] ${rc.label}${side ? ` on ${lane.label}` : ''}`;
-          progress.step(`${label}: measuring`);
-          let cell: Cell | undefined;
-          try {
-            cell = await runCell(cluster, provider.capabilities, rc, { log: (m) => progress.info(side ? `[${rc.index}/${cells.length}] ${m}` : m), logsDir, dryRun: opts.dryRun, dropBaseline });
-          } catch (e) {
+          const run = (async () => {
+            const dropBaseline = own ? undefined : await baselineRows(cellRc.client);
+            progress.step(`${label}: measuring`);
+            const log = (m: string) => progress.info(side ? `[${cellRc.index}/${cells.length}] ${m}` : m);
+            return runCell(cluster, provider.capabilities, cellRc, { log, logsDir, dryRun: opts.dryRun, dropBaseline });
+          })();
+          if (own) baselines.set(rc.client, run);
+          const cell = await run.catch((e: unknown) => {
             halted = true;
             throw e;
-          } finally {
-            if (own) baselineDone.get(rc.client)!.resolve(cell?.drops?.available ? cell.drops.rows : undefined);
-          }
+          });
           results.set(rc, side ? { ...cell, cluster: lane.id } : cell);
           const mark = cell.verdict === 'pass' ? 'pass' : cell.verdict.toUpperCase();
           progress.done(`${label}: ${mark} — ${cell.reason}`, Math.round(cell.durationS * 1000));
