@@ -85,7 +85,6 @@ interface NodeCache {
 
 const nftTables = async (node: ClusterNode) => (await node.exec(['nft', 'list', 'tables'], { nothrow: true })).stdout.split('\n').filter(Boolean);
 
-/** Undoes exactly what startNodeCache got to, in reverse order; safe on a half-started cache. */
 /** Tables of `iptables-save` output that hold at least one rule. */
 export function tablesWithRules(save: string): Set<string> {
   const out = new Set<string>();
@@ -97,6 +96,7 @@ export function tablesWithRules(save: string): Set<string> {
   return out;
 }
 
+/** Undoes exactly what startNodeCache got to, in reverse order; safe on a half-started cache. */
 async function stopNodeCache(c: NodeCache): Promise<void> {
   await c.daemon?.stop();
   c.daemon = undefined;
