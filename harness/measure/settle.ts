@@ -188,7 +188,11 @@ export class Settler {
   private readonly affectedUs: number[] = [];
   /** Per thread, when its last lookup ended (µs on the probe's clock): the next one started then. */
   private readonly lastEndUs: Float64Array;
-  /** When each completed lookup started, and each affected one (µs), for the census of lookups started long enough ago. */
+  /**
+   * When each completed lookup started, and each affected one (µs), for the census of lookups started long enough
+   * ago. Kept only where a census can be used: a reproducing cell whose thread count is known.
+   */
+  private readonly keepsStarts: boolean;
   private readonly startsUs: number[] = [];
   private readonly affectedStartsUs: number[] = [];
   /** Completed lookups that came without a start time: then no census can be taken. */
@@ -207,6 +211,7 @@ export class Settler {
     if (!(o.minMs <= o.capMs)) throw new RangeError(`minMs (${o.minMs}) must not exceed capMs (${o.capMs})`);
     if (!(o.earlyConfidence >= o.confidence)) throw new RangeError(`earlyConfidence (${o.earlyConfidence}) must be at least confidence (${o.confidence})`);
     this.lastEndUs = new Float64Array(o.threads ?? 0);
+    this.keepsStarts = expectation.expect === 'reproduces' && this.lastEndUs.length > 0;
   }
 
   add(s: Pick<Sample, 'latencyUs' | 'result'> & Partial<Pick<Sample, 'thread' | 'startUs'>>): void {
@@ -219,10 +224,12 @@ export class Settler {
       this.k++;
       this.affectedUs.push(s.latencyUs);
     }
-    if (s.startUs === undefined) this.unstarted++;
-    else {
-      this.startsUs.push(s.startUs);
-      if (affected) this.affectedStartsUs.push(s.startUs);
+    if (this.keepsStarts) {
+      if (s.startUs === undefined) this.unstarted++;
+      else {
+        this.startsUs.push(s.startUs);
+        if (affected) this.affectedStartsUs.push(s.startUs);
+      }
     }
     const t = s.thread;
     if (t !== undefined && t >= 0 && t < this.lastEndUs.length && s.startUs !== undefined) {
@@ -267,11 +274,11 @@ export class Settler {
   /**
    * Every lookup that started at least thresholdMs before nowMs, and only those: each has ended or has been in
    * flight long enough to count as affected, so none is still unknown. Unlike the completed lookups, which
-   * leave out the stalls still in flight, this sample is not biased towards fast lookups. Undefined without
-   * thread count or start times.
+   * leave out the stalls still in flight, this sample is not biased towards fast lookups. Undefined for a clean
+   * cell, and without thread count or start times.
    */
   census(nowMs: number): Classified | undefined {
-    if (this.lastEndUs.length === 0 || this.unstarted > 0) return undefined;
+    if (!this.keepsStarts || this.unstarted > 0) return undefined;
     const cutoffUs = (nowMs - this.options.thresholdMs) * 1000;
     const before = (starts: readonly number[]) => starts.reduce((n, t) => n + (t < cutoffUs ? 1 : 0), 0);
     const pending = this.pendingAffected(nowMs);
