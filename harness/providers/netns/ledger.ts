@@ -149,7 +149,7 @@ async function teardownEntries(entries: readonly Resource[], host: Host): Promis
   return problems;
 }
 
-/** Whether a cluster's run id belongs to a run: the run's own, or one of its side-by-side lanes (`<run>.<client>`). */
+/** Whether a cluster's run id belongs to a run: the run's own, or one of its clusters side by side (`<run>.<n>`). */
 export function ofRun(clusterRunId: string, runId: string): boolean {
   return clusterRunId === runId || clusterRunId.startsWith(`${runId}.`);
 }
